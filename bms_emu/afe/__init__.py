@@ -1,0 +1,1 @@
+"""Analog front end of the monitor chip: reference, trim, front end, ADC paths."""

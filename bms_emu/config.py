@@ -1,0 +1,366 @@
+"""Validated, immutable configuration objects loaded from YAML.
+
+Every config file is read with ``yaml.safe_load`` into a pydantic v2 model that forbids unknown
+keys and is frozen after validation. Errors are raised as :class:`ConfigError`, whose message names
+the file, the key path, the bad value and what is allowed, one line per problem, e.g.::
+
+    configs/packs/bad.yaml: cell.capacity_Ah: got -5: must be > 0
+
+The models here are also the parameter objects of the pure models (``bms_emu.pack`` reads their
+attributes); the pure models never import pydantic or read files themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = [
+    "CONFIG_KINDS",
+    "ConfigError",
+    "CurrentProfileConfig",
+    "PackConfig",
+    "StrictModel",
+    "config_json_schema",
+    "load_config",
+    "load_pack",
+    "load_profile",
+]
+
+
+class ConfigError(ValueError):
+    """A config file is unreadable or invalid. ``problems`` holds one line per problem."""
+
+    def __init__(self, source: str, problems: Sequence[str]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        super().__init__("\n".join(f"{source}: {p}" for p in self.problems))
+
+
+class StrictModel(BaseModel):
+    """Base of every config object: unknown keys are errors, objects are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+# --------------------------------------------------------------------------------------------
+# Pack
+# --------------------------------------------------------------------------------------------
+
+
+class RcPairConfig(StrictModel):
+    """One parallel RC element of the Thevenin chain (at 25 C, SOC factor 1)."""
+
+    r_mOhm: PositiveFloat
+    c_F: PositiveFloat
+
+
+class WarburgConfig(StrictModel):
+    """Finite-length (transmissive) diffusion element Z = R tanh(sqrt(jwT))/sqrt(jwT).
+
+    Realised in the time domain as an RC ladder (Foster form) of ``n_elements`` sections that must
+    match the analytic element over at least 0.005-10 Hz.
+    """
+
+    r_mOhm: NonNegFloat = Field(description="DC resistance of the diffusion element")
+    tau_s: PositiveFloat = Field(description="diffusion time constant L^2/D")
+    n_elements: int = Field(default=12, ge=1, le=64)
+
+
+class SocTableConfig(StrictModel):
+    """A 1-D table over state of charge (0..1), linearly interpolated, clamped at the ends."""
+
+    soc: tuple[Fraction, ...]
+    value: tuple[float, ...]
+
+    @model_validator(mode="after")
+    def _check_table(self) -> SocTableConfig:
+        if len(self.soc) != len(self.value):
+            raise ValueError(
+                f"soc has {len(self.soc)} points but value has {len(self.value)}: must be equal"
+            )
+        if len(self.soc) < 2:
+            raise ValueError("a table needs at least 2 points")
+        if any(b <= a for a, b in zip(self.soc, self.soc[1:])):
+            raise ValueError(f"soc must be strictly increasing, got {list(self.soc)}")
+        return self
+
+
+class ThermalConfig(StrictModel):
+    """Lumped thermal model per cell: C_th dT/dt = Q - hA (T - T_amb)."""
+
+    heat_capacity_J_per_K: PositiveFloat
+    h_A_W_per_K: PositiveFloat = Field(description="heat transfer coefficient x area to ambient")
+    ambient_temp_C: float = Field(default=25.0, ge=-40, le=85)
+    initial_temp_C: float | None = Field(default=None, ge=-40, le=85)
+
+
+class CellConfig(StrictModel):
+    """Nominal parameters of one cell (spread is applied per cell from ``SpreadConfig``)."""
+
+    capacity_Ah: PositiveFloat
+    coulombic_efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0
+    initial_soc: Fraction = 0.5
+    r0_mOhm: PositiveFloat = Field(description="ohmic resistance at 25 C, SOC factor 1")
+    r0_soc_factor: SocTableConfig | None = Field(
+        default=None, description="multiplier of r0 and the RC resistances vs SOC"
+    )
+    arrhenius_Ea_J_per_mol: NonNegFloat = Field(
+        default=0.0, description="activation energy scaling R0 and RC resistances with T"
+    )
+    rc_pairs: tuple[RcPairConfig, ...] = ()
+    warburg: WarburgConfig | None = None
+    ocv_table: SocTableConfig | None = Field(
+        default=None, description="OCV at 25 C in V; default: the chemistry's built-in table"
+    )
+    entropic_mV_per_K: SocTableConfig | None = Field(
+        default=None, description="dOCV/dT in mV/K; default: the chemistry's built-in table"
+    )
+    self_discharge_pct_per_month: NonNegFloat = 0.0
+    thermal: ThermalConfig
+
+
+class SpreadConfig(StrictModel):
+    """Cell-to-cell manufacturing spread, drawn once per pack from its seed (relative sigmas)."""
+
+    capacity_rel_sigma: NonNegFloat = 0.0
+    r0_rel_sigma: NonNegFloat = 0.0
+    initial_soc_sigma: NonNegFloat = 0.0
+    self_discharge_rel_sigma: NonNegFloat = 0.0
+
+
+class InterconnectConfig(StrictModel):
+    """Resistances between cells and from cell nodes to the monitor chip's sense pins."""
+
+    busbar_mOhm: NonNegFloat = 0.0
+    sense_wire_mOhm: NonNegFloat = 0.0
+
+
+class NtcConfig(StrictModel):
+    """NTC thermistors on cells, read through a pull-up divider on aux inputs."""
+
+    model: Literal["beta", "steinhart_hart"] = "beta"
+    r25_Ohm: PositiveFloat = 10_000.0
+    beta_K: PositiveFloat = 3435.0
+    steinhart_hart_abc: tuple[float, float, float] | None = None
+    pullup_Ohm: PositiveFloat = 10_000.0
+    supply_V: PositiveFloat = 3.0
+    sensor_cells: tuple[Annotated[int, Field(ge=0)], ...] = ()
+
+    @model_validator(mode="after")
+    def _check_sh(self) -> NtcConfig:
+        if self.model == "steinhart_hart" and self.steinhart_hart_abc is None:
+            raise ValueError("model steinhart_hart needs steinhart_hart_abc: [A, B, C]")
+        return self
+
+
+class PackConfig(StrictModel):
+    """A series string of cells: the virtual pack behind the emulated monitor chip."""
+
+    kind: Literal["pack"] = "pack"
+    name: str
+    chemistry: Literal["lfp", "nmc"]
+    n_cells: int = Field(default=16, ge=12, le=20)
+    seed: int = Field(default=0, ge=0)
+    cell: CellConfig
+    spread: SpreadConfig = SpreadConfig()
+    interconnect: InterconnectConfig = InterconnectConfig()
+    ntc: NtcConfig = NtcConfig()
+
+    @model_validator(mode="after")
+    def _check_sensors(self) -> PackConfig:
+        bad = [c for c in self.ntc.sensor_cells if c >= self.n_cells]
+        if bad:
+            raise ValueError(
+                f"ntc.sensor_cells {bad} out of range: must be 0..{self.n_cells - 1}"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# Current profile
+# --------------------------------------------------------------------------------------------
+
+
+class CurrentProfileConfig(StrictModel):
+    """Pack current vs time; positive current discharges the pack.
+
+    ``points`` are ``[t_s, current_A]`` pairs with strictly increasing time. ``hold`` keeps each
+    value until the next point; ``linear`` interpolates. Past the last point the last value holds;
+    ``repeat`` makes the profile periodic with period equal to the last time.
+    """
+
+    kind: Literal["current_profile"] = "current_profile"
+    name: str = "profile"
+    interpolation: Literal["hold", "linear"] = "hold"
+    repeat: bool = False
+    points: tuple[tuple[NonNegFloat, float], ...]
+
+    @model_validator(mode="after")
+    def _check_points(self) -> CurrentProfileConfig:
+        if not self.points:
+            raise ValueError("points must not be empty")
+        times = [p[0] for p in self.points]
+        if times[0] != 0.0:
+            raise ValueError(f"the first point must be at t_s = 0, got {times[0]}")
+        if any(b <= a for a, b in zip(times, times[1:])):
+            raise ValueError(f"times must be strictly increasing, got {times}")
+        if self.repeat and len(times) < 2:
+            raise ValueError("repeat needs at least 2 points")
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+#: Config kinds by their ``kind:`` key; later issues register chip, sweep and scenario kinds.
+CONFIG_KINDS: dict[str, type[StrictModel]] = {
+    "pack": PackConfig,
+    "current_profile": CurrentProfileConfig,
+}
+
+M = TypeVar("M", bound=StrictModel)
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str] | None:
+    """Field names allowed at the parent of ``loc`` (for 'unknown key' messages)."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(part)
+        if field is None:
+            return None
+        current = _model_in(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(current.model_fields)
+    return None
+
+
+def _model_in(annotation: Any) -> Any:
+    """The BaseModel class inside an annotation like ``X | None`` or ``tuple[X, ...]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def format_validation_error(err: ValidationError, model: type[BaseModel]) -> list[str]:
+    """One line per problem: ``key.path: got VALUE: what is allowed``."""
+    lines = []
+    for e in err.errors(include_url=False):
+        loc = tuple(e["loc"])
+        # pydantic appends the union member / validator name to loc for some errors; drop those
+        loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+        where = _key_path(loc)
+        value = e.get("input")
+        if e["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, loc)
+            hint = f"allowed keys: {', '.join(allowed)}" if allowed else "not allowed here"
+            lines.append(f"{where}: unknown key: {hint}")
+        elif e["type"] == "missing":
+            lines.append(f"{where}: required key is missing")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            shown = json.dumps(value, default=str) if not isinstance(value, dict) else "{...}"
+            if len(shown) > 80:
+                shown = shown[:77] + "..."
+            lines.append(f"{where}: got {shown}: {msg}")
+    return lines
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read: {exc.strerror or exc}"]) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(str(path), [f"{where}invalid YAML: {problem}"]) from None
+
+
+def validate_config(data: Any, model: type[M], source: str) -> M:
+    """Validate already-parsed data against ``model``; raise :class:`ConfigError` on problems."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            source, [f"(top level): got {type(data).__name__}: must be a mapping of keys"]
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(source, format_validation_error(err, model)) from None
+
+
+def load_config(path: str | Path, kind: str | None = None) -> StrictModel:
+    """Load any config file; its kind comes from ``kind`` or the file's ``kind:`` key."""
+    p = Path(path)
+    data = _read_yaml(p)
+    file_kind = data.get("kind") if isinstance(data, dict) else None
+    want = kind or file_kind
+    if want is None:
+        raise ConfigError(
+            str(p), [f"kind: required key is missing: one of {', '.join(sorted(CONFIG_KINDS))}"]
+        )
+    if want not in CONFIG_KINDS:
+        raise ConfigError(
+            str(p), [f"kind: got {want!r}: must be one of {', '.join(sorted(CONFIG_KINDS))}"]
+        )
+    if kind is not None and file_kind is not None and file_kind != kind:
+        raise ConfigError(str(p), [f"kind: got {file_kind!r}: expected {kind!r} here"])
+    return validate_config(data, CONFIG_KINDS[want], str(p))
+
+
+def load_pack(path: str | Path) -> PackConfig:
+    """Load and validate a pack config."""
+    cfg = load_config(path, "pack")
+    assert isinstance(cfg, PackConfig)
+    return cfg
+
+
+def load_profile(path: str | Path) -> CurrentProfileConfig:
+    """Load and validate a current-profile config (YAML)."""
+    cfg = load_config(path, "current_profile")
+    assert isinstance(cfg, CurrentProfileConfig)
+    return cfg
+
+
+def config_json_schema(kind: str | None = None) -> dict[str, Any]:
+    """JSON Schema of one config kind, or of all kinds (``oneOf``) for editor autocompletion."""
+    if kind is not None:
+        return CONFIG_KINDS[kind].model_json_schema()
+    schemas = {k: m.model_json_schema() for k, m in CONFIG_KINDS.items()}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "bms-emu config",
+        "oneOf": list(schemas.values()),
+    }

@@ -1,0 +1,1 @@
+"""Virtual battery pack: the truth the emulated monitor chip measures."""
