@@ -24,6 +24,7 @@ __all__ = [
     "CONFIG_KINDS",
     "ConfigError",
     "CurrentProfileConfig",
+    "FieldProblem",
     "PackConfig",
     "StrictModel",
     "config_json_schema",
@@ -40,6 +41,20 @@ class ConfigError(ValueError):
         self.source = source
         self.problems = tuple(problems)
         super().__init__("\n".join(f"{source}: {p}" for p in self.problems))
+
+
+class FieldProblem(ValueError):
+    """Raised by a model validator about one key below the model (``key`` is a dotted path).
+
+    Lets cross-field checks report ``ntc.sensor_cells: got [16]: ...`` instead of blaming the
+    whole mapping.
+    """
+
+    def __init__(self, key: str, value: Any, allowed: str) -> None:
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+        super().__init__(allowed)
 
 
 class StrictModel(BaseModel):
@@ -86,13 +101,13 @@ class SocTableConfig(StrictModel):
     @model_validator(mode="after")
     def _check_table(self) -> SocTableConfig:
         if len(self.soc) != len(self.value):
-            raise ValueError(
-                f"soc has {len(self.soc)} points but value has {len(self.value)}: must be equal"
+            raise FieldProblem(
+                "value", list(self.value), f"must have as many points as soc ({len(self.soc)})"
             )
         if len(self.soc) < 2:
-            raise ValueError("a table needs at least 2 points")
+            raise FieldProblem("soc", list(self.soc), "a table needs at least 2 points")
         if any(b <= a for a, b in zip(self.soc, self.soc[1:])):
-            raise ValueError(f"soc must be strictly increasing, got {list(self.soc)}")
+            raise FieldProblem("soc", list(self.soc), "must be strictly increasing")
         return self
 
 
@@ -160,7 +175,9 @@ class NtcConfig(StrictModel):
     @model_validator(mode="after")
     def _check_sh(self) -> NtcConfig:
         if self.model == "steinhart_hart" and self.steinhart_hart_abc is None:
-            raise ValueError("model steinhart_hart needs steinhart_hart_abc: [A, B, C]")
+            raise FieldProblem(
+                "steinhart_hart_abc", None, "required with model steinhart_hart: [A, B, C]"
+            )
         return self
 
 
@@ -181,8 +198,8 @@ class PackConfig(StrictModel):
     def _check_sensors(self) -> PackConfig:
         bad = [c for c in self.ntc.sensor_cells if c >= self.n_cells]
         if bad:
-            raise ValueError(
-                f"ntc.sensor_cells {bad} out of range: must be 0..{self.n_cells - 1}"
+            raise FieldProblem(
+                "ntc.sensor_cells", bad, f"cell indices must be 0..{self.n_cells - 1}"
             )
         return self
 
@@ -209,14 +226,18 @@ class CurrentProfileConfig(StrictModel):
     @model_validator(mode="after")
     def _check_points(self) -> CurrentProfileConfig:
         if not self.points:
-            raise ValueError("points must not be empty")
+            raise FieldProblem("points", [], "must not be empty")
         times = [p[0] for p in self.points]
         if times[0] != 0.0:
-            raise ValueError(f"the first point must be at t_s = 0, got {times[0]}")
-        if any(b <= a for a, b in zip(times, times[1:])):
-            raise ValueError(f"times must be strictly increasing, got {times}")
+            raise FieldProblem("points[0]", list(self.points[0]), "the first point must be at t_s 0")
+        for i, (a, b) in enumerate(zip(times, times[1:])):
+            if b <= a:
+                raise FieldProblem(
+                    f"points[{i + 1}]", list(self.points[i + 1]),
+                    f"times must be strictly increasing (previous t_s is {a:g})",
+                )
         if self.repeat and len(times) < 2:
-            raise ValueError("repeat needs at least 2 points")
+            raise FieldProblem("repeat", True, "needs at least 2 points")
         return self
 
 
@@ -287,12 +308,22 @@ def format_validation_error(err: ValidationError, model: type[BaseModel]) -> lis
         elif e["type"] == "missing":
             lines.append(f"{where}: required key is missing")
         else:
-            msg = e["msg"].removeprefix("Value error, ")
-            shown = json.dumps(value, default=str) if not isinstance(value, dict) else "{...}"
-            if len(shown) > 80:
-                shown = shown[:77] + "..."
-            lines.append(f"{where}: got {shown}: {msg}")
+            problem = (e.get("ctx") or {}).get("error")
+            if isinstance(problem, FieldProblem):
+                sub = problem.key.replace("[", ".[").split(".")
+                parts = [int(k[1:-1]) if k.startswith("[") else k for k in sub if k]
+                where = _key_path(loc + tuple(parts))
+                value, msg = problem.value, problem.allowed
+            else:
+                msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}: got {_show(value)}: {msg}")
     return lines
+
+
+def _show(value: Any) -> str:
+    """A short, readable rendering of a bad value for an error line."""
+    shown = json.dumps(value, default=str)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 def _read_yaml(path: Path) -> Any:
@@ -325,7 +356,11 @@ def load_config(path: str | Path, kind: str | None = None) -> StrictModel:
     """Load any config file; its kind comes from ``kind`` or the file's ``kind:`` key."""
     p = Path(path)
     data = _read_yaml(p)
-    file_kind = data.get("kind") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            str(p), [f"(top level): got {type(data).__name__}: must be a mapping of keys"]
+        )
+    file_kind = data.get("kind")
     want = kind or file_kind
     if want is None:
         raise ConfigError(

@@ -55,7 +55,9 @@ class EventQueue:
     >>> seen = []
     >>> _ = q.schedule_at(20, lambda t: seen.append(("b", t)))
     >>> _ = q.schedule_at(10, lambda t: seen.append(("a", t)))
-    >>> q.run_until(15); seen
+    >>> q.run_until(15)
+    1
+    >>> seen
     [('a', 10)]
     >>> q.now
     15
