@@ -12,13 +12,17 @@ attributes); the pure models never import pydantic or read files themselves.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bms_emu.errors import FieldProblem
 
 __all__ = [
     "CONFIG_KINDS",
@@ -41,20 +45,6 @@ class ConfigError(ValueError):
         self.source = source
         self.problems = tuple(problems)
         super().__init__("\n".join(f"{source}: {p}" for p in self.problems))
-
-
-class FieldProblem(ValueError):
-    """Raised by a model validator about one key below the model (``key`` is a dotted path).
-
-    Lets cross-field checks report ``ntc.sensor_cells: got [16]: ...`` instead of blaming the
-    whole mapping.
-    """
-
-    def __init__(self, key: str, value: Any, allowed: str) -> None:
-        self.key = key
-        self.value = value
-        self.allowed = allowed
-        super().__init__(allowed)
 
 
 class StrictModel(BaseModel):
@@ -270,20 +260,29 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[st
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        annotation = _field_types(current).get(part)
+        if annotation is None:
             return None
-        field = current.model_fields.get(part)
-        if field is None:
-            return None
-        current = _model_in(field.annotation)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return sorted(current.model_fields)
-    return None
+        current = _model_in(annotation)
+    names = _field_types(current)
+    return sorted(names) if names else None
+
+
+def _field_types(cls: Any) -> dict[str, Any]:
+    """Field name -> annotation of a pydantic model or a stdlib dataclass (else empty)."""
+    if isinstance(cls, type) and issubclass(cls, BaseModel):
+        return {k: f.annotation for k, f in cls.model_fields.items()}
+    if isinstance(cls, type) and dataclasses.is_dataclass(cls):
+        hints = typing.get_type_hints(cls)
+        return {f.name: hints.get(f.name) for f in dataclasses.fields(cls)}
+    return {}
 
 
 def _model_in(annotation: Any) -> Any:
     """The BaseModel class inside an annotation like ``X | None`` or ``tuple[X, ...]``."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+    if isinstance(annotation, type) and (
+        issubclass(annotation, BaseModel) or dataclasses.is_dataclass(annotation)
+    ):
         return annotation
     for arg in getattr(annotation, "__args__", ()) or ():
         found = _model_in(arg)
@@ -301,7 +300,7 @@ def format_validation_error(err: ValidationError, model: type[BaseModel]) -> lis
         loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
         where = _key_path(loc)
         value = e.get("input")
-        if e["type"] == "extra_forbidden":
+        if e["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             allowed = _allowed_keys(model, loc)
             hint = f"allowed keys: {', '.join(allowed)}" if allowed else "not allowed here"
             lines.append(f"{where}: unknown key: {hint}")
