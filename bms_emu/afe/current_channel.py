@@ -16,12 +16,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bms_emu.errors import FieldProblem
+
 __all__ = ["CurrentChannelParams", "CurrentChannelSpec", "measure_current_A", "sample_current_channel"]
 
 
 @dataclass(frozen=True)
 class CurrentChannelSpec:
-    """Design values and spreads of the current channel."""
+    """Design values and spreads of the current channel (a section of the chip config)."""
+
+    __pydantic_config__ = {"extra": "forbid"}  # noqa: RUF012 - read by the config layer
 
     shunt_uOhm: float = 100.0
     shunt_tempco_ppm_per_C: float = 0.0
@@ -32,6 +36,15 @@ class CurrentChannelSpec:
     offset_uV_sigma: float = 0.0
     offset_tempco_uV_per_C_sigma: float = 0.0
     full_scale_A: float = 500.0
+
+    def __post_init__(self) -> None:
+        for name in ("shunt_uOhm", "gain", "full_scale_A"):
+            if not getattr(self, name) > 0:
+                raise FieldProblem(name, getattr(self, name), "must be > 0")
+        for name in ("shunt_tol_ppm_sigma", "gain_error_ppm_sigma", "gain_tempco_ppm_per_C_sigma",
+                     "offset_uV_sigma", "offset_tempco_uV_per_C_sigma"):
+            if not getattr(self, name) >= 0:
+                raise FieldProblem(name, getattr(self, name), "must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bms_emu.errors import FieldProblem
+
 __all__ = [
     "FrontEndParams",
     "FrontEndSpec",
@@ -40,7 +42,10 @@ class FrontEndSpec:
     """Nominal values and spreads of the front end (one chip design).
 
     All sigmas are per channel, independent, Gaussian; means are the design's systematic values.
+    Used directly as a section of the chip config (unknown keys are rejected).
     """
+
+    __pydantic_config__ = {"extra": "forbid"}  # noqa: RUF012 - read by the config layer
 
     n_channels: int = 16
     r_filter_Ohm: float = 100.0
@@ -57,6 +62,18 @@ class FrontEndSpec:
     switch_on_resistance_Ohm: float = 2.0
     i_open_wire_A: float = 100e-6
     clamp_drop_V: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.n_channels <= 20:
+            raise FieldProblem("n_channels", self.n_channels, "must be 1..20")
+        for name in ("r_filter_Ohm", "c_filter_F", "v_full_scale_V", "bleed_resistance_Ohm"):
+            if not getattr(self, name) > 0:
+                raise FieldProblem(name, getattr(self, name), "must be > 0")
+        for name in ("offset_uV_sigma", "gain_ppm_sigma", "inl_uV_sigma", "leakage_nA_sigma",
+                     "cm_error_uV_per_position_sigma", "switch_on_resistance_Ohm",
+                     "i_open_wire_A", "clamp_drop_V"):
+            if not getattr(self, name) >= 0:
+                raise FieldProblem(name, getattr(self, name), "must be >= 0")
 
 
 @dataclass(frozen=True)
