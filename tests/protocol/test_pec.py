@@ -105,7 +105,7 @@ def test_pec15_lsb_is_zero_and_value_fits() -> None:
 
 
 def test_pec10_rejects_bad_counter() -> None:
-    with pytest.raises(ValueError, match="0..63"):
+    with pytest.raises(ValueError, match=r"0\.\.63"):
         pec10(bytes(6), 64)
     with pytest.raises(ValueError):
         pec10(bytes(6), -1)
