@@ -1,0 +1,380 @@
+"""The virtual pack: a series string of equivalent-circuit cells behind the monitor chip.
+
+Per cell: OCV(SOC, T) + R0 + RC pairs + a Warburg RC ladder, coulomb counting with a charge-side
+coulombic efficiency, self-discharge leakage, a lumped thermal node, and the interconnect
+(busbars, sense wires, bleed resistors) described in :mod:`bms_emu.pack.interconnect`.
+
+Time stepping holds the pack current at its mean over each step (zero-order hold). The RC, SOC
+and thermal updates are then exact; only the state-dependent quantities (resistance factors,
+entropic coefficient, bleed currents, heat) are frozen at their start-of-step values.
+
+Sign convention: current + = discharge.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bms_emu.pack.interconnect import balance_currents_A, sense_voltages_V
+from bms_emu.pack.ntc import beta_r_Ohm, divider_voltage_V, steinhart_hart_r_Ohm
+from bms_emu.pack.ocv import ENTROPIC_MV_PER_K, OCV25_V, SocTable
+from bms_emu.pack.thevenin import GAS_CONSTANT_J_PER_MOL_K, T_REF_K, ZERO_C_IN_K
+from bms_emu.pack.warburg import foster_ladder, ladder_impedance
+from bms_emu.sim import RandomStreams
+
+if TYPE_CHECKING:
+    from bms_emu.config import PackConfig, SocTableConfig
+
+__all__ = ["HOURS_PER_MONTH", "VirtualPack"]
+
+#: Mean month (365.25 days / 12) used to turn %/month self-discharge into a leakage current.
+HOURS_PER_MONTH = 365.25 * 24.0 / 12.0
+#: Floor of the spread multipliers (capacity, R0) so a wild draw never gives <= 0.
+_SPREAD_FLOOR = 0.05
+
+
+def _table(cfg: SocTableConfig | None, default: SocTable, scale: float = 1.0) -> SocTable:
+    if cfg is None:
+        return SocTable(default.soc, default.value * scale)
+    return SocTable(cfg.soc, np.asarray(cfg.value, dtype=float) * scale)
+
+
+class VirtualPack:
+    """A series string of ``n_cells`` equivalent-circuit cells with interconnect and sensors.
+
+    Parameters
+    ----------
+    config : PackConfig
+        Pack parameters.
+    seed : int, optional
+        Seed of the manufacturing spread; ``None`` uses ``config.seed``. The spread is drawn from
+        ``RandomStreams(seed).generator("pack.spread")`` as one ``standard_normal((4, n_cells))``
+        array whose rows are capacity, R0, initial SOC and self-discharge.
+    max_step_s : float
+        Longest internal step :meth:`advance_to` takes (it splits longer intervals evenly).
+
+    Attributes
+    ----------
+    n_cells : int
+    t_s : float
+        Time the state is at.
+    """
+
+    def __init__(self, config: PackConfig, seed: int | None = None, *, max_step_s: float = 10.0):
+        cell = config.cell
+        n = int(config.n_cells)
+        self.n_cells = n
+        self.t_s = 0.0
+        if not max_step_s > 0:
+            raise ValueError(f"max_step_s must be > 0, got {max_step_s}")
+        self.max_step_s = float(max_step_s)
+
+        rng = RandomStreams(config.seed if seed is None else seed).generator("pack.spread")
+        z = rng.standard_normal((4, n))
+        sp = config.spread
+        self._capacity_Ah = cell.capacity_Ah * np.maximum(
+            1.0 + sp.capacity_rel_sigma * z[0], _SPREAD_FLOOR
+        )
+        self._r0_nom_Ohm = (
+            cell.r0_mOhm * 1e-3 * np.maximum(1.0 + sp.r0_rel_sigma * z[1], _SPREAD_FLOOR)
+        )
+        soc0 = np.clip(cell.initial_soc + sp.initial_soc_sigma * z[2], 0.0, 1.0)
+        sd_rel = np.maximum(1.0 + sp.self_discharge_rel_sigma * z[3], 0.0)
+        self._self_discharge_A = (
+            cell.self_discharge_pct_per_month / 100.0 * self._capacity_Ah / HOURS_PER_MONTH * sd_rel
+        )
+        # d(SOC)/d(charge in As) per cell
+        self._inv_q_per_As = 1.0 / (3600.0 * self._capacity_Ah)
+        self._sd_soc_per_s = self._self_discharge_A * self._inv_q_per_As
+        self._eta = float(cell.coulombic_efficiency)
+
+        # RC pairs and Warburg ladder sections share one state array: (n_cells, m)
+        r_list = [p.r_mOhm * 1e-3 for p in cell.rc_pairs]
+        tau_list = [p.r_mOhm * 1e-3 * p.c_F for p in cell.rc_pairs]
+        r_el = np.asarray(r_list, dtype=float)
+        tau_el = np.asarray(tau_list, dtype=float)
+        self._n_rc = len(r_list)
+        if cell.warburg is not None and cell.warburg.r_mOhm > 0:
+            r_w, tau_w = foster_ladder(
+                cell.warburg.r_mOhm * 1e-3, cell.warburg.tau_s, cell.warburg.n_elements
+            )
+            r_el = np.concatenate([r_el, r_w])
+            tau_el = np.concatenate([tau_el, tau_w])
+        self._r_el_Ohm = r_el  # (m,), at 25 C, SOC factor 1
+        self._g_el_S = 1.0 / r_el
+        self._tau_el_s = tau_el
+
+        self._ocv25 = _table(cell.ocv_table, OCV25_V[config.chemistry])
+        # mV/K -> V/K
+        self._dudt = _table(cell.entropic_mV_per_K, ENTROPIC_MV_PER_K[config.chemistry], 1e-3)
+        self._soc_factor = (
+            None
+            if cell.r0_soc_factor is None
+            else SocTable(cell.r0_soc_factor.soc, cell.r0_soc_factor.value)
+        )
+        self._ea_over_r_K = cell.arrhenius_Ea_J_per_mol / GAS_CONSTANT_J_PER_MOL_K
+        self._ea_over_r_ref = self._ea_over_r_K / T_REF_K
+
+        th = cell.thermal
+        self._c_th_J_per_K = th.heat_capacity_J_per_K
+        self._h_a_W_per_K = th.h_A_W_per_K
+        self._ambient_C = float(th.ambient_temp_C)
+        t0 = th.ambient_temp_C if th.initial_temp_C is None else th.initial_temp_C
+
+        ic = config.interconnect
+        self._r_bb_Ohm = np.full(n, ic.busbar_mOhm * 1e-3)
+        self._r_bb_Ohm[0] = 0.0  # cell 0 sits on the pack minus: no busbar below it
+        self._r_sw_Ohm = np.full(n + 1, ic.sense_wire_mOhm * 1e-3)
+
+        self._ntc = config.ntc
+        self._ntc_cells = np.asarray(config.ntc.sensor_cells, dtype=int)
+
+        # state
+        self._soc = soc0
+        self._v_el_V = np.zeros((n, r_el.size))
+        self._temp_C = np.full(n, float(t0))
+        self._current_A = 0.0
+        self._g_bleed_S = np.zeros(n)
+        self._balancing = False
+
+        # step-size cache (exponentials depend only on h)
+        self._cached_dt_s = -1.0
+        self._decay = np.empty(0)
+        self._r_gain_Ohm = np.empty(0)
+        self._th_decay = 1.0
+
+    # ------------------------------------------------------------------ helpers
+
+    def _prepare(self, dt_s: float) -> None:
+        """Precompute everything that depends only on the step length."""
+        self._decay = np.exp(-dt_s / self._tau_el_s)
+        self._r_gain_Ohm = self._r_el_Ohm * (1.0 - self._decay)
+        th_decay = math.exp(-dt_s * self._h_a_W_per_K / self._c_th_J_per_K)
+        self._th_decay = th_decay
+        self._th_heat_gain_K_per_W = (1.0 - th_decay) / self._h_a_W_per_K
+        self._soc_per_A_dis = self._inv_q_per_As * dt_s  # SOC drop per A of discharge
+        self._soc_per_A_chg = self._soc_per_A_dis * self._eta  # charge side: losses
+        self._soc_sd = self._sd_soc_per_s * dt_s
+        self._cached_dt_s = dt_s
+
+    def _r_factor(self) -> np.ndarray:
+        """Resistance multiplier vs 25 C / SOC factor 1, shape (n_cells,)."""
+        if self._ea_over_r_K:
+            # exp(Ea/R (1/T - 1/T_ref)) with the constant folded in
+            f = np.exp(self._ea_over_r_K / (self._temp_C + ZERO_C_IN_K) - self._ea_over_r_ref)
+        else:
+            f = np.ones(self.n_cells)
+        if self._soc_factor is not None:
+            f *= self._soc_factor(self._soc)
+        return f
+
+    def _emf_V(self) -> np.ndarray:
+        """OCV minus the RC/ladder voltages, shape (n_cells,)."""
+        return self.ocv_V() - self._v_el_V.sum(axis=1)
+
+    def _bleed_A(self, r0_Ohm: np.ndarray) -> np.ndarray:
+        if not self._balancing:
+            return np.zeros(self.n_cells)
+        return balance_currents_A(
+            self._emf_V(), self._current_A, r0_Ohm, self._g_bleed_S, self._r_sw_Ohm, self._r_bb_Ohm
+        )
+
+    # ------------------------------------------------------------------ stepping
+
+    def step(self, dt_s: float, current_A: float) -> None:
+        """Advance the state by ``dt_s`` with the pack current held at ``current_A``.
+
+        Parameters
+        ----------
+        dt_s : float
+            Step length, > 0.
+        current_A : float
+            Mean pack current over the step, + = discharge.
+        """
+        if not dt_s > 0.0:
+            raise ValueError(f"dt_s must be > 0, got {dt_s}")
+        if dt_s != self._cached_dt_s:
+            self._prepare(dt_s)
+        i_pack = float(current_A)
+        self._current_A = i_pack
+        soc = self._soc
+        temp_C = self._temp_C
+        f = self._r_factor()
+        r0 = self._r0_nom_Ohm * f
+        if self._balancing:
+            j = i_pack + self._bleed_A(r0)  # (n_cells,)
+            # coulombic losses only on charge (J < 0)
+            d_soc = j * np.where(j < 0.0, self._soc_per_A_chg, self._soc_per_A_dis)
+        else:
+            j = i_pack  # scalar: broadcasting keeps the step free of per-cell copies
+            d_soc = (self._soc_per_A_chg if i_pack < 0.0 else self._soc_per_A_dis) * i_pack
+        dudt = np.interp(soc, self._dudt.soc, self._dudt.value)  # inlined SocTable call
+
+        self._soc = soc - (d_soc + self._soc_sd)
+        # exact RC/ladder update: V <- V e^{-h/tau} + J R (1 - e^{-h/tau}), R = f R_nom
+        v = self._v_el_V
+        v *= self._decay
+        v += np.multiply.outer(j * f, self._r_gain_Ohm)
+        # heat: Joule + polarisation (sum V^2 / (f R_nom)) + reversible (-J T dU/dT)
+        q = j * j * r0 + ((v * v) @ self._g_el_S) / f - j * (temp_C + ZERO_C_IN_K) * dudt
+        # exact thermal update with q held: T <- T a + (T_amb + q/hA)(1 - a)
+        q *= self._th_heat_gain_K_per_W
+        q += self._ambient_C * (1.0 - self._th_decay)
+        temp_C = temp_C * self._th_decay
+        temp_C += q
+        self._temp_C = temp_C
+        self.t_s += dt_s
+
+    def advance_to(self, t_s: float, current_A: float) -> None:
+        """Step from ``self.t_s`` to ``t_s`` with the current held at ``current_A``.
+
+        Intervals longer than ``max_step_s`` are split into equal steps. No-op if ``t_s`` equals
+        the present time.
+
+        Raises
+        ------
+        ValueError
+            If ``t_s`` is earlier than the present time.
+        """
+        if t_s == self.t_s:
+            return
+        if t_s < self.t_s:
+            raise ValueError(f"cannot advance back to t_s = {t_s}: the pack is at {self.t_s}")
+        span = t_s - self.t_s
+        n_sub = max(1, math.ceil(span / self.max_step_s))
+        h = span / n_sub
+        for _ in range(n_sub):
+            self.step(h, current_A)
+        self.t_s = float(t_s)  # no rounding drift from the sub-steps
+
+    # ------------------------------------------------------------------ inputs
+
+    def set_balance_resistance(self, r_Ohm: np.ndarray) -> None:
+        """Bleed resistor across each cell's sense pins; ``np.inf`` = switch open.
+
+        Parameters
+        ----------
+        r_Ohm : numpy.ndarray, shape (n_cells,)
+        """
+        r = np.asarray(r_Ohm, dtype=float)
+        if r.shape != (self.n_cells,):
+            raise ValueError(f"r_Ohm must have shape ({self.n_cells},), got {r.shape}")
+        if np.any(~(r > 0)):
+            raise ValueError("balance resistances must be > 0 (np.inf = off)")
+        self._g_bleed_S = 1.0 / r
+        self._balancing = bool(np.any(self._g_bleed_S > 0))
+
+    def set_ambient_temp(self, temp_C: float) -> None:
+        """Ambient temperature the cells exchange heat with."""
+        self._ambient_C = float(temp_C)
+
+    # ------------------------------------------------------------------ outputs
+
+    def ocv_V(self) -> np.ndarray:
+        """Open-circuit voltage ``OCV25(SOC) + (T - 25) dU/dT(SOC)``, shape (n_cells,)."""
+        return self._ocv25(self._soc) + (self._temp_C - 25.0) * self._dudt(self._soc)
+
+    def soc(self) -> np.ndarray:
+        """State of charge (not clipped), shape (n_cells,)."""
+        return self._soc.copy()
+
+    def temperature_C(self) -> np.ndarray:
+        """Cell temperatures, shape (n_cells,)."""
+        return self._temp_C.copy()
+
+    def balance_current_A(self) -> np.ndarray:
+        """Bleed current of each cell at the present state and current, shape (n_cells,)."""
+        return self._bleed_A(self._r0_nom_Ohm * self._r_factor())
+
+    def cell_voltage_V(self) -> np.ndarray:
+        """True terminal voltage ``E - (I + I_b) R0`` at the present state, shape (n_cells,)."""
+        r0 = self._r0_nom_Ohm * self._r_factor()
+        i_b = self._bleed_A(r0)
+        return self._emf_V() - (self._current_A + i_b) * r0
+
+    def sense_voltage_V(self) -> np.ndarray:
+        """Differential voltage at the chip's sense pins, shape (n_cells,).
+
+        Includes the busbar drop in each cell's span and the bleed-current drops in the sense
+        wires (crosstalk to the neighbours); see :mod:`bms_emu.pack.interconnect`.
+        """
+        r0 = self._r0_nom_Ohm * self._r_factor()
+        i_b = self._bleed_A(r0)
+        v_term = self._emf_V() - (self._current_A + i_b) * r0
+        return sense_voltages_V(v_term, self._current_A, i_b, self._r_sw_Ohm, self._r_bb_Ohm)
+
+    def ntc_voltage_V(self) -> np.ndarray:
+        """Divider voltage of each NTC sensor, shape (n_sensors,)."""
+        temp = self._temp_C[self._ntc_cells]
+        c = self._ntc
+        if c.model == "beta":
+            r = beta_r_Ohm(temp, c.r25_Ohm, c.beta_K)
+        else:
+            assert c.steinhart_hart_abc is not None  # enforced by the config validator
+            r = steinhart_hart_r_Ohm(temp, c.steinhart_hart_abc)
+        return divider_voltage_V(r, c.pullup_Ohm, c.supply_V)
+
+    def impedance(self, f_Hz: np.ndarray | float) -> np.ndarray:
+        """Small-signal impedance of each cell's circuit at its present state.
+
+        ``Z = R0 + sum_j R_j / (1 + j w tau_j)`` over the RC pairs and the Warburg ladder
+        sections actually simulated, with the present temperature/SOC resistance factors. The OCV
+        branch (a capacitance ``3600 Q / (dOCV/dSOC)``, ~1 uOhm at 10 mHz for 280 Ah LFP) is not
+        included: it is the truth for an EIS that removes the OCV drift.
+
+        Parameters
+        ----------
+        f_Hz : array_like, shape (n_f,) or scalar
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_f, n_cells), complex
+            Impedance in Ohm (voltage drop per unit discharge current).
+        """
+        f = self._r_factor()
+        z_el = ladder_impedance(f_Hz, self._r_el_Ohm, self._tau_el_s)  # (n_f,)
+        return (self._r0_nom_Ohm * f)[None, :] + z_el[:, None] * f[None, :]
+
+    def cell_parameters(self) -> dict[str, np.ndarray]:
+        """Per-cell parameters after spread (copies).
+
+        Returns
+        -------
+        dict of numpy.ndarray
+            ``capacity_Ah``, ``r0_Ohm`` (25 C, SOC factor 1) and ``self_discharge_A``, each
+            shape (n_cells,); ``element_r_Ohm`` and ``element_tau_s``, shape (m,), the RC pairs
+            followed by the Warburg ladder sections.
+        """
+        return {
+            "capacity_Ah": self._capacity_Ah.copy(),
+            "r0_Ohm": self._r0_nom_Ohm.copy(),
+            "self_discharge_A": self._self_discharge_A.copy(),
+            "element_r_Ohm": self._r_el_Ohm.copy(),
+            "element_tau_s": self._tau_el_s.copy(),
+        }
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        """Copies of the state arrays (``t_s`` and scalars as 0-d arrays)."""
+        return {
+            "t_s": np.array(self.t_s),
+            "soc": self._soc.copy(),
+            "v_el_V": self._v_el_V.copy(),
+            "temp_C": self._temp_C.copy(),
+            "current_A": np.array(self._current_A),
+            "g_bleed_S": self._g_bleed_S.copy(),
+            "ambient_temp_C": np.array(self._ambient_C),
+        }
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Set the state from a :meth:`snapshot` of a pack built from the same config and seed."""
+        self.t_s = float(state["t_s"])
+        self._soc = np.array(state["soc"], dtype=float)
+        self._v_el_V = np.array(state["v_el_V"], dtype=float)
+        self._temp_C = np.array(state["temp_C"], dtype=float)
+        self._current_A = float(state["current_A"])
+        self._g_bleed_S = np.array(state["g_bleed_S"], dtype=float)
+        self._balancing = bool(np.any(self._g_bleed_S > 0))
+        self._ambient_C = float(state["ambient_temp_C"])
