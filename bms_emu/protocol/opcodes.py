@@ -345,8 +345,8 @@ def is_extension_opcode(opcode: int) -> bool:
     return any(lo <= opcode <= hi for lo, hi in EXTENSION_RANGES.values())
 
 
-def _build_decode_table() -> tuple[tuple[CommandSpec, Mapping[str, int]] | None, ...]:
-    table: list[tuple[CommandSpec, Mapping[str, int]] | None] = [None] * _OPCODE_SPACE
+def _build_decode_table() -> tuple[tuple[CommandSpec, dict[str, int]] | None, ...]:
+    table: list[tuple[CommandSpec, dict[str, int]] | None] = [None] * _OPCODE_SPACE
     for spec in COMMANDS.values():
         pmask = spec.param_mask
         if spec.opcode & pmask:
@@ -361,7 +361,7 @@ def _build_decode_table() -> tuple[tuple[CommandSpec, Mapping[str, int]] | None,
                 raise AssertionError(
                     f"opcode 0x{op:03X}: {spec.name} collides with {other[0].name}"
                 )
-            params = MappingProxyType({p.name: p.extract(op) for p in spec.params})
+            params = {p.name: p.extract(op) for p in spec.params}
             table[op] = (spec, params)
             if sub == 0:
                 break
@@ -401,7 +401,7 @@ def decode_opcode(opcode: int) -> tuple[CommandSpec, dict[str, int]] | None:
     hit = _DECODE[opcode]
     if hit is None:
         return None
-    return hit[0], dict(hit[1])
+    return hit[0], hit[1].copy()  # a copy: callers may modify it
 
 
 def _spec(name: str) -> CommandSpec:
