@@ -89,7 +89,7 @@ def test_same_generator_seed_same_bits_other_seed_differs() -> None:
 
 
 def test_noise_source_moments_match_irwin_hall_theory() -> None:
-    """Mean 0, variance (2**32-1)/3, excess kurtosis -6/(5*4) = -0.3, white, channels independent."""
+    """Mean 0, variance (2**32-1)/3, excess kurtosis -6/(5*4) = -0.3, white, independent."""
     st = ds.ModulatorState.new(4, np.random.default_rng(3))
     s = ds.noise_integers(st, 50_000).astype(np.float64)
     z = s / ds.IH_SIGMA
