@@ -47,8 +47,8 @@ def balance_currents_A(
     """Bleed currents of all cells, solving the coupled loop equations exactly.
 
     Row i (multiplied by ``G_i = 1/R_bleed,i`` so that an open switch, G = 0, gives I_b = 0):
-    ``I_b,i (1 + G_i S_i) - G_i r_sw,i+1 I_b,i+1 - G_i r_sw,i I_b,i-1 = G_i (E_i - I (R0_i + r_bb,i))``
-    with ``S_i = R0_i + r_bb,i + r_sw,i + r_sw,i+1``.
+    ``I_b,i (1 + G_i S_i) - G_i r_sw,i+1 I_b,i+1 - G_i r_sw,i I_b,i-1``
+    ``= G_i (E_i - I (R0_i + r_bb,i))`` with ``S_i = R0_i + r_bb,i + r_sw,i + r_sw,i+1``.
 
     Parameters
     ----------

@@ -41,18 +41,14 @@ def beta_temp_C(r_Ohm: np.ndarray | float, r25_Ohm: float, beta_K: float) -> np.
     return 1.0 / inv_t - _ZERO_C_K
 
 
-def steinhart_hart_temp_C(
-    r_Ohm: np.ndarray | float, abc: tuple[float, float, float]
-) -> np.ndarray:
+def steinhart_hart_temp_C(r_Ohm: np.ndarray | float, abc: tuple[float, float, float]) -> np.ndarray:
     """Steinhart-Hart temperature, shape of ``r_Ohm``."""
     a, b, c = abc
     ln_r = np.log(np.asarray(r_Ohm, dtype=float))
     return 1.0 / (a + b * ln_r + c * ln_r**3) - _ZERO_C_K
 
 
-def steinhart_hart_r_Ohm(
-    temp_C: np.ndarray | float, abc: tuple[float, float, float]
-) -> np.ndarray:
+def steinhart_hart_r_Ohm(temp_C: np.ndarray | float, abc: tuple[float, float, float]) -> np.ndarray:
     """Inverse Steinhart-Hart: ``C y^3 + B y + (A - 1/T) = 0`` for ``y = ln R`` (Cardano).
 
     With B, C > 0 the cubic has one real root:

@@ -134,8 +134,9 @@ class VirtualPack:
 
         # state
         self._soc = soc0
-        self._v_el_V = np.zeros((n, r_el.size))
-        self._temp_C = np.full(n, float(t0))
+        # (m, n_cells): element-major so the per-element decay broadcasts along contiguous rows
+        self._v_el_V = np.zeros((r_el.size, n))
+        self._temp_K = np.full(n, float(t0) + ZERO_C_IN_K)  # Kelvin saves two ops per step
         self._current_A = 0.0
         self._g_bleed_S = np.zeros(n)
         self._balancing = False
@@ -150,8 +151,9 @@ class VirtualPack:
 
     def _prepare(self, dt_s: float) -> None:
         """Precompute everything that depends only on the step length."""
-        self._decay = np.exp(-dt_s / self._tau_el_s)
-        self._r_gain_Ohm = self._r_el_Ohm * (1.0 - self._decay)
+        decay = np.exp(-dt_s / self._tau_el_s)
+        self._decay = decay[:, None]  # (m, 1)
+        self._r_gain_Ohm = (self._r_el_Ohm * (1.0 - decay))[:, None]  # (m, 1)
         th_decay = math.exp(-dt_s * self._h_a_W_per_K / self._c_th_J_per_K)
         self._th_decay = th_decay
         self._th_heat_gain_K_per_W = (1.0 - th_decay) / self._h_a_W_per_K
@@ -164,16 +166,16 @@ class VirtualPack:
         """Resistance multiplier vs 25 C / SOC factor 1, shape (n_cells,)."""
         if self._ea_over_r_K:
             # exp(Ea/R (1/T - 1/T_ref)) with the constant folded in
-            f = np.exp(self._ea_over_r_K / (self._temp_C + ZERO_C_IN_K) - self._ea_over_r_ref)
+            f = np.exp(self._ea_over_r_K / self._temp_K - self._ea_over_r_ref)
         else:
             f = np.ones(self.n_cells)
         if self._soc_factor is not None:
-            f *= self._soc_factor(self._soc)
+            f *= np.interp(self._soc, self._soc_factor.soc, self._soc_factor.value)
         return f
 
     def _emf_V(self) -> np.ndarray:
         """OCV minus the RC/ladder voltages, shape (n_cells,)."""
-        return self.ocv_V() - self._v_el_V.sum(axis=1)
+        return self.ocv_V() - self._v_el_V.sum(axis=0)
 
     def _bleed_A(self, r0_Ohm: np.ndarray) -> np.ndarray:
         if not self._balancing:
@@ -201,31 +203,44 @@ class VirtualPack:
         i_pack = float(current_A)
         self._current_A = i_pack
         soc = self._soc
-        temp_C = self._temp_C
-        f = self._r_factor()
-        r0 = self._r0_nom_Ohm * f
+        temp_K = self._temp_K
+        # resistance factor (inlined _r_factor: this is the hot path)
+        if self._ea_over_r_K:
+            f = np.exp(self._ea_over_r_K / temp_K - self._ea_over_r_ref)
+        else:
+            f = np.ones(self.n_cells)
+        if self._soc_factor is not None:
+            f *= np.interp(soc, self._soc_factor.soc, self._soc_factor.value)
+        # heat terms are accumulated already multiplied by (1 - a)/hA, the thermal gain
+        gain = self._th_heat_gain_K_per_W
+        j: np.ndarray | float
         if self._balancing:
+            r0 = self._r0_nom_Ohm * f
             j = i_pack + self._bleed_A(r0)  # (n_cells,)
             # coulombic losses only on charge (J < 0)
             d_soc = j * np.where(j < 0.0, self._soc_per_A_chg, self._soc_per_A_dis)
+            dtemp = (j * j * gain) * r0
+            jf = j * f
         else:
             j = i_pack  # scalar: broadcasting keeps the step free of per-cell copies
             d_soc = (self._soc_per_A_chg if i_pack < 0.0 else self._soc_per_A_dis) * i_pack
+            dtemp = self._r0_nom_Ohm * (i_pack * i_pack * gain) * f
+            jf = i_pack * f
         dudt = np.interp(soc, self._dudt.soc, self._dudt.value)  # inlined SocTable call
 
         self._soc = soc - (d_soc + self._soc_sd)
         # exact RC/ladder update: V <- V e^{-h/tau} + J R (1 - e^{-h/tau}), R = f R_nom
         v = self._v_el_V
         v *= self._decay
-        v += np.multiply.outer(j * f, self._r_gain_Ohm)
-        # heat: Joule + polarisation (sum V^2 / (f R_nom)) + reversible (-J T dU/dT)
-        q = j * j * r0 + ((v * v) @ self._g_el_S) / f - j * (temp_C + ZERO_C_IN_K) * dudt
-        # exact thermal update with q held: T <- T a + (T_amb + q/hA)(1 - a)
-        q *= self._th_heat_gain_K_per_W
-        q += self._ambient_C * (1.0 - self._th_decay)
-        temp_C = temp_C * self._th_decay
-        temp_C += q
-        self._temp_C = temp_C
+        v += self._r_gain_Ohm * jf
+        # heat Q = J^2 R0 + sum V^2 / (f R_nom) - J T dU/dT, held over the step; exact update
+        # T <- T a + (T_amb + Q/hA)(1 - a), with gain = (1 - a)/hA folded into each term
+        dtemp += (self._g_el_S @ (v * v)) * (gain / f)
+        dtemp -= (j * gain) * temp_K * dudt
+        dtemp += (self._ambient_C + ZERO_C_IN_K) * (1.0 - self._th_decay)
+        temp_K = temp_K * self._th_decay
+        temp_K += dtemp
+        self._temp_K = temp_K
         self.t_s += dt_s
 
     def advance_to(self, t_s: float, current_A: float) -> None:
@@ -275,7 +290,7 @@ class VirtualPack:
 
     def ocv_V(self) -> np.ndarray:
         """Open-circuit voltage ``OCV25(SOC) + (T - 25) dU/dT(SOC)``, shape (n_cells,)."""
-        return self._ocv25(self._soc) + (self._temp_C - 25.0) * self._dudt(self._soc)
+        return self._ocv25(self._soc) + (self._temp_K - T_REF_K) * self._dudt(self._soc)
 
     def soc(self) -> np.ndarray:
         """State of charge (not clipped), shape (n_cells,)."""
@@ -283,7 +298,7 @@ class VirtualPack:
 
     def temperature_C(self) -> np.ndarray:
         """Cell temperatures, shape (n_cells,)."""
-        return self._temp_C.copy()
+        return self._temp_K - ZERO_C_IN_K
 
     def balance_current_A(self) -> np.ndarray:
         """Bleed current of each cell at the present state and current, shape (n_cells,)."""
@@ -308,7 +323,7 @@ class VirtualPack:
 
     def ntc_voltage_V(self) -> np.ndarray:
         """Divider voltage of each NTC sensor, shape (n_sensors,)."""
-        temp = self._temp_C[self._ntc_cells]
+        temp = self._temp_K[self._ntc_cells] - ZERO_C_IN_K
         c = self._ntc
         if c.model == "beta":
             r = beta_r_Ohm(temp, c.r25_Ohm, c.beta_K)
@@ -357,12 +372,16 @@ class VirtualPack:
         }
 
     def snapshot(self) -> dict[str, np.ndarray]:
-        """Copies of the state arrays (``t_s`` and scalars as 0-d arrays)."""
+        """Copies of the state arrays (``t_s`` and scalars as 0-d arrays).
+
+        ``v_el_V`` is shape (n_cells, m): RC pairs then ladder sections; ``temp_K`` is the
+        temperature state in kelvin (exactly as held, so a restore is bit-exact).
+        """
         return {
             "t_s": np.array(self.t_s),
             "soc": self._soc.copy(),
-            "v_el_V": self._v_el_V.copy(),
-            "temp_C": self._temp_C.copy(),
+            "v_el_V": self._v_el_V.T.copy(),
+            "temp_K": self._temp_K.copy(),
             "current_A": np.array(self._current_A),
             "g_bleed_S": self._g_bleed_S.copy(),
             "ambient_temp_C": np.array(self._ambient_C),
@@ -372,8 +391,8 @@ class VirtualPack:
         """Set the state from a :meth:`snapshot` of a pack built from the same config and seed."""
         self.t_s = float(state["t_s"])
         self._soc = np.array(state["soc"], dtype=float)
-        self._v_el_V = np.array(state["v_el_V"], dtype=float)
-        self._temp_C = np.array(state["temp_C"], dtype=float)
+        self._v_el_V = np.array(state["v_el_V"], dtype=float).T.copy()
+        self._temp_K = np.array(state["temp_K"], dtype=float)
         self._current_A = float(state["current_A"])
         self._g_bleed_S = np.array(state["g_bleed_S"], dtype=float)
         self._balancing = bool(np.any(self._g_bleed_S > 0))

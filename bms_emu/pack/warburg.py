@@ -122,6 +122,7 @@ def foster_ladder(
         return np.array([r_Ohm]), np.array([tau_s / 3.0])
 
     two_pi_tau = 2.0 * np.pi * tau_s
+
     # corner of term k: f_k = lambda_k / (2 pi tau); lambda_k = ((2k-1) pi/2)^2
     def k_at(f: float) -> float:
         return (np.sqrt(f * two_pi_tau) * 2.0 / np.pi + 1.0) / 2.0
@@ -142,7 +143,7 @@ def foster_ladder(
         g = int(np.argmin(spans))
         stops = np.delete(stops, g)
         starts = np.delete(starts, g + 1)
-    groups = list(zip(starts.tolist(), stops.tolist()))
+    groups = list(zip(starts.tolist(), stops.tolist(), strict=True))
 
     r_out: list[float] = []
     tau_out: list[float] = []
