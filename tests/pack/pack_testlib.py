@@ -39,5 +39,3 @@ def make_config(**overrides: Any) -> PackConfig:
     data = copy.deepcopy(BASE)
     _merge(data, overrides)
     return PackConfig.model_validate(data)
-
-

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from pack_testlib import make_config
 
 from bms_emu.pack import VirtualPack
-
-from pack_testlib import make_config
 
 
 def test_soc_change_equals_integrated_current() -> None:
@@ -21,7 +20,7 @@ def test_soc_change_equals_integrated_current() -> None:
     h = rng.uniform(0.1, 30.0, 400)
     i = rng.uniform(-150.0, 150.0, 400)
     soc0 = pack.soc()
-    for hk, ik in zip(h, i):
+    for hk, ik in zip(h, i, strict=True):
         pack.step(float(hk), float(ik))
     weight = np.where(i < 0, eta, 1.0)
     want = soc0 - np.sum(i * h * weight) / (3600.0 * q_Ah)

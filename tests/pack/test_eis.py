@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pack_testlib import make_config
 
 from bms_emu.config import load_pack
 from bms_emu.pack import VirtualPack
-
-from pack_testlib import make_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "packs"
 STEPS_PER_PERIOD = 1000

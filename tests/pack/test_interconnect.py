@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pack_testlib import make_config
 
 from bms_emu.pack import VirtualPack
-
-from pack_testlib import make_config
 
 R0 = 0.5e-3
 R_SW = 40e-3
@@ -34,7 +33,7 @@ def test_busbar_drop_appears_in_the_cell_above() -> None:
 
 @pytest.mark.parametrize("k", [0, 5, 15])
 def test_single_bleed_resistor_crosstalk(k: int) -> None:
-    """Cell k reads lower by I_b (R0 + r_bb + r_sw,k + r_sw,k+1); neighbours read higher by I_b r_sw."""
+    """Cell k reads I_b (R0 + r_bb + r_sw,k + r_sw,k+1) lower; its neighbours I_b r_sw higher."""
     pack = _pack()
     before = pack.sense_voltage_V()
     r = np.full(16, np.inf)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pack_testlib import make_config
 
 from bms_emu.pack import VirtualPack
 from bms_emu.pack.ntc import (
@@ -15,8 +16,6 @@ from bms_emu.pack.ntc import (
     steinhart_hart_r_Ohm,
     steinhart_hart_temp_C,
 )
-
-from pack_testlib import make_config
 
 # Semitec 103AT-2 (10 k, B25/85 = 3435 K) datasheet R-T table, kOhm
 DATASHEET_103AT = {-20.0: 67.77, 0.0: 27.28, 10.0: 17.96, 25.0: 10.00, 50.0: 4.160, 85.0: 1.451}

@@ -6,10 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from pack_testlib import make_config
 
 from bms_emu.pack import VirtualPack
-
-from pack_testlib import make_config
 
 
 def test_joule_steady_state() -> None:

@@ -6,11 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from pack_testlib import make_config
 
 from bms_emu.pack import VirtualPack
 from bms_emu.pack.thevenin import arrhenius_factor, rc_step
-
-from pack_testlib import make_config
 
 
 @pytest.mark.parametrize("h_s", [0.01, 0.37, 2.0, 25.0])

@@ -11,7 +11,7 @@ BAND_HZ = np.geomspace(0.005, 10.0, 300)
 
 
 def test_analytic_limits() -> None:
-    """tanh(x)/x = 1 - x^2/3 + 2x^4/15 - 17x^6/315 at low frequency; R / sqrt(j w tau) (-45 deg) at high."""
+    """Low f: tanh(x)/x = 1 - x^2/3 + 2x^4/15 - 17x^6/315; high f: R / sqrt(j w tau), -45 deg."""
     r, tau = 1e-3, 17.0
     f_lo = 1e-5
     w = 2 * np.pi * f_lo
