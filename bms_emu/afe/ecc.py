@@ -49,9 +49,7 @@ DATA_POSITIONS = tuple(i for i in range(1, CODE_BITS) if i & (i - 1))
 assert len(DATA_POSITIONS) == DATA_BITS
 
 # Mask of code bits covered by Hamming parity p_j (positions 1..21 whose index has bit j set).
-_PARITY_MASKS = tuple(
-    sum(1 << i for i in range(1, CODE_BITS) if i >> j & 1) for j in range(5)
-)
+_PARITY_MASKS = tuple(sum(1 << i for i in range(1, CODE_BITS) if i >> j & 1) for j in range(5))
 _WORD_MASK = (1 << CODE_BITS) - 1
 
 
@@ -159,6 +157,6 @@ def flip_random_bits(
     ndarray of uint32, same shape as ``codewords``
     """
     cw = np.asarray(codewords).astype(np.uint32)
-    hits = rng.random(cw.shape + (CODE_BITS,)) < p_flip
+    hits = rng.random((*cw.shape, CODE_BITS)) < p_flip
     weights = np.uint32(1) << np.arange(CODE_BITS, dtype=np.uint32)
     return cw ^ (hits * weights).sum(axis=-1, dtype=np.uint32)

@@ -270,9 +270,7 @@ def sample_reference(
     )
 
 
-def hysteresis_update(
-    params: ReferenceParams, m: ArrayLike, temp_die_C: ArrayLike
-) -> FloatArray:
+def hysteresis_update(params: ReferenceParams, m: ArrayLike, temp_die_C: ArrayLike) -> FloatArray:
     """One step of the hysteresis play operator (see module docstring).
 
     Parameters
@@ -412,7 +410,7 @@ def v_ref_V(
 
 
 def noise_psd_V2_per_Hz(params: ReferenceParams, f_Hz: ArrayLike) -> FloatArray:
-    """Target one-sided PSD ``white^2 + flicker_1Hz^2 / f`` in V^2/Hz, shape ``(n_devices, n_f)``."""
+    """Target one-sided PSD ``white^2 + k_1Hz^2 / f``, V^2/Hz, shape ``(n_devices, n_f)``."""
     f = np.asarray(f_Hz, dtype=np.float64)[None, :]
     w = (params.noise_white_uV_per_rtHz * 1e-6)[:, None]
     k = (params.noise_flicker_uV_per_rtHz_1Hz * 1e-6)[:, None]

@@ -94,5 +94,5 @@ def test_flip_random_bits_rate() -> None:
 
 
 def test_encode_rejects_out_of_range() -> None:
-    with pytest.raises(ValueError, match="0..65535"):
+    with pytest.raises(ValueError, match=r"0\.\.65535"):
         encode([70000])

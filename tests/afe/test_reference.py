@@ -21,7 +21,9 @@ from bms_emu.afe.reference import (
 )
 
 
-def scalar_v_ref(p: ReferenceParams, i: int, temp_C: float, t_h: float, m: float, ta: float) -> float:
+def scalar_v_ref(
+    p: ReferenceParams, i: int, temp_C: float, t_h: float, m: float, ta: float
+) -> float:
     """The REFERENCE.md section-3 formula for one device, written out with math."""
     d = temp_C - 25.0
     ppm = p.e0_ppm[i] + p.a1_ppm_per_C[i] * d + p.a2_ppm_per_C2[i] * d * d
@@ -118,8 +120,7 @@ def test_hysteresis_vectorised_matches_scalar_on_random_paths() -> None:
     for temps in path:
         m = hysteresis_update(p, m, temps)
         ms = [
-            scalar_play(ms[i], temps[i], p.hyst_threshold_C[i], p.hyst_full_C[i])
-            for i in range(n)
+            scalar_play(ms[i], temps[i], p.hyst_threshold_C[i], p.hyst_full_C[i]) for i in range(n)
         ]
         np.testing.assert_array_equal(m, ms)
     assert np.all(np.abs(m) <= 1.0)
@@ -203,7 +204,9 @@ def test_flicker_psd_slope_and_level_over_the_eis_band() -> None:
 
 def test_white_floor_at_high_frequency_and_flicker_below_the_corner() -> None:
     w_uV, k_uV = 1.0, 0.5  # corner (k/w)^2 = 0.25 Hz
-    p = ReferenceParams.constant(16, noise_white_uV_per_rtHz=w_uV, noise_flicker_uV_per_rtHz_1Hz=k_uV)
+    p = ReferenceParams.constant(
+        16, noise_white_uV_per_rtHz=w_uV, noise_flicker_uV_per_rtHz_1Hz=k_uV
+    )
     f, s = _welch_mean(p, 1 << 16, seed=4)
     target = (w_uV * 1e-6) ** 2 + (k_uV * 1e-6) ** 2 / f
     hi = (f >= 1.0) & (f <= 1.9)  # 1/f part here is 6-13 % of the white floor
