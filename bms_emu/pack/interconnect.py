@@ -83,7 +83,7 @@ def balance_currents_A(
     ab[0, 1:] = -g[:-1] * r_sw_Ohm[1:-1]  # row i, column i+1: -G_i r_sw[i+1]
     ab[1] = diag
     ab[2, :-1] = -g[1:] * r_sw_Ohm[1:-1]  # row i, column i-1: -G_i r_sw[i]
-    return np.asarray(solve_banded((1, 1), ab, rhs))
+    return np.asarray(solve_banded((1, 1), ab, rhs, check_finite=False))
 
 
 def sense_voltages_V(
