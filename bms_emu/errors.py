@@ -20,3 +20,18 @@ class FieldProblem(ValueError):
         self.value = value
         self.allowed = allowed
         super().__init__(f"{key}: got {value!r}: {allowed}")
+
+
+def check_spec_fields(spec: Any, positive: tuple[str, ...] = ()) -> None:
+    """Validate a spec dataclass: every ``*sigma*`` field >= 0 and the ``positive`` fields > 0.
+
+    Raises :class:`FieldProblem` naming the first bad field.
+    """
+    for name in getattr(spec, "__dataclass_fields__", {}):
+        value = getattr(spec, name)
+        if "sigma" in name and not value >= 0:
+            raise FieldProblem(name, value, "a spread must be >= 0")
+    for name in positive:
+        value = getattr(spec, name)
+        if not value > 0:
+            raise FieldProblem(name, value, "must be > 0")

@@ -18,7 +18,12 @@ import numpy as np
 
 from bms_emu.errors import FieldProblem
 
-__all__ = ["CurrentChannelParams", "CurrentChannelSpec", "measure_current_A", "sample_current_channel"]
+__all__ = [
+    "CurrentChannelParams",
+    "CurrentChannelSpec",
+    "measure_current_A",
+    "sample_current_channel",
+]
 
 
 @dataclass(frozen=True)
@@ -41,8 +46,13 @@ class CurrentChannelSpec:
         for name in ("shunt_uOhm", "gain", "full_scale_A"):
             if not getattr(self, name) > 0:
                 raise FieldProblem(name, getattr(self, name), "must be > 0")
-        for name in ("shunt_tol_ppm_sigma", "gain_error_ppm_sigma", "gain_tempco_ppm_per_C_sigma",
-                     "offset_uV_sigma", "offset_tempco_uV_per_C_sigma"):
+        for name in (
+            "shunt_tol_ppm_sigma",
+            "gain_error_ppm_sigma",
+            "gain_tempco_ppm_per_C_sigma",
+            "offset_uV_sigma",
+            "offset_tempco_uV_per_C_sigma",
+        ):
             if not getattr(self, name) >= 0:
                 raise FieldProblem(name, getattr(self, name), "must be >= 0")
 
@@ -101,7 +111,9 @@ def measure_current_A(
     i = np.asarray(current_A, dtype=float)
     dt = np.asarray(temp_C, dtype=float) - 25.0
     col = (slice(None),) + (np.newaxis,) * max(np.broadcast(i, dt).ndim - 1, 0)
-    r_rel = (1.0 + params.shunt_err_ppm[col] * 1e-6) * (1.0 + params.shunt_tempco_ppm_per_C * 1e-6 * dt)
+    r_rel = (1.0 + params.shunt_err_ppm[col] * 1e-6) * (
+        1.0 + params.shunt_tempco_ppm_per_C * 1e-6 * dt
+    )
     g_rel = 1.0 + (params.gain_err_ppm[col] + params.gain_tempco_ppm_per_C[col] * dt) * 1e-6
     v_off_V = (params.offset_uV[col] + params.offset_tempco_uV_per_C[col] * dt) * 1e-6
     r25_Ohm = params.shunt_uOhm_nominal * 1e-6

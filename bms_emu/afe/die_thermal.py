@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from bms_emu.afe.fixed_point import quantize
 from bms_emu.afe.reference import per_device
+from bms_emu.errors import check_spec_fields
 
 __all__ = [
     "DieThermalParams",
@@ -95,12 +96,17 @@ class DieThermalSpec:
     board), 20 s lumped time constant, 0.1 W quiescent.
     """
 
+    __pydantic_config__ = {"extra": "forbid"}  # noqa: RUF012 - strict config section
+
     r_th_C_per_W: float = 40.0
     r_th_rel_sigma: float = 0.1
     tau_s: float = 20.0
     tau_rel_sigma: float = 0.1
     p_quiescent_W: float = 0.1
     p_quiescent_rel_sigma: float = 0.05
+
+    def __post_init__(self) -> None:
+        check_spec_fields(self, positive=("r_th_C_per_W", "tau_s"))
 
 
 def sample_die_thermal(
@@ -234,9 +240,14 @@ class TempSensorParams:
 class TempSensorSpec:
     """Population figures for :func:`sample_temp_sensor` (assumed: +-2 C offset class sensor)."""
 
+    __pydantic_config__ = {"extra": "forbid"}  # noqa: RUF012 - strict config section
+
     offset_sigma_C: float = 1.0
     gain_error_sigma_ppm: float = 2000.0
     noise_C_rms: float = 0.05
+
+    def __post_init__(self) -> None:
+        check_spec_fields(self)
 
 
 def sample_temp_sensor(

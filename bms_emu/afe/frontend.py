@@ -69,9 +69,16 @@ class FrontEndSpec:
         for name in ("r_filter_Ohm", "c_filter_F", "v_full_scale_V", "bleed_resistance_Ohm"):
             if not getattr(self, name) > 0:
                 raise FieldProblem(name, getattr(self, name), "must be > 0")
-        for name in ("offset_uV_sigma", "gain_ppm_sigma", "inl_uV_sigma", "leakage_nA_sigma",
-                     "cm_error_uV_per_position_sigma", "switch_on_resistance_Ohm",
-                     "i_open_wire_A", "clamp_drop_V"):
+        for name in (
+            "offset_uV_sigma",
+            "gain_ppm_sigma",
+            "inl_uV_sigma",
+            "leakage_nA_sigma",
+            "cm_error_uV_per_position_sigma",
+            "switch_on_resistance_Ohm",
+            "i_open_wire_A",
+            "clamp_drop_V",
+        ):
             if not getattr(self, name) >= 0:
                 raise FieldProblem(name, getattr(self, name), "must be >= 0")
 
@@ -116,9 +123,7 @@ class FrontEndParams:
         return np.where(np.asarray(on, dtype=bool), r, np.inf)
 
 
-def sample_frontend(
-    n_devices: int, spec: FrontEndSpec, rng: np.random.Generator
-) -> FrontEndParams:
+def sample_frontend(n_devices: int, spec: FrontEndSpec, rng: np.random.Generator) -> FrontEndParams:
     """Draw a population of front ends from ``spec``.
 
     The common-mode error grows linearly with the channel's position in the stack (the level
@@ -126,8 +131,9 @@ def sample_frontend(
     """
     n, m = n_devices, spec.n_channels
     position = np.arange(1, m + 1, dtype=float)
-    slope = spec.cm_error_uV_per_position + spec.cm_error_uV_per_position_sigma * rng.standard_normal(
-        (n, 1)
+    slope = (
+        spec.cm_error_uV_per_position
+        + spec.cm_error_uV_per_position_sigma * rng.standard_normal((n, 1))
     )
     return FrontEndParams(
         offset_uV=spec.offset_uV_sigma * rng.standard_normal((n, m)),
@@ -223,7 +229,9 @@ def open_wire_pin_V(
     """
     pins = np.asarray(pin_V, dtype=float)
     open_ = np.asarray(open_pins, dtype=bool)
-    slewed = np.asarray(held_V, dtype=float) + direction * params.i_open_wire_A / params.c_filter_F * t_s
+    slewed = (
+        np.asarray(held_V, dtype=float) + direction * params.i_open_wire_A / params.c_filter_F * t_s
+    )
     # the ESD diodes to the neighbouring pins (the end pins: to themselves, i.e. the rails) stop
     # the slew one diode drop beyond them
     lower = np.concatenate([pins[..., :1], pins[..., :-1]], axis=-1) - params.clamp_drop_V

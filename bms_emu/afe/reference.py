@@ -50,6 +50,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import nnls
 from scipy.signal import lfilter
 
+from bms_emu.errors import check_spec_fields
+
 __all__ = [
     "BANDGAP_SPEC",
     "BURIED_ZENER_SPEC",
@@ -184,6 +186,8 @@ class ReferenceSpec:
     and the noise densities are population-wide except where a sigma is given.
     """
 
+    __pydantic_config__ = {"extra": "forbid"}  # noqa: RUF012 - strict config section
+
     v_nom_V: float = 3.0
     e0_sigma_ppm: float = 1000.0
     a1_mean_ppm_per_C: float = 0.0
@@ -203,6 +207,9 @@ class ReferenceSpec:
     drift_sigma_ppm_per_sqrt_kh: float = 5.0
     noise_white_uV_per_rtHz: float = 0.05
     noise_flicker_uV_per_rtHz_1Hz: float = 0.3
+
+    def __post_init__(self) -> None:
+        check_spec_fields(self, positive=("v_nom_V", "reflow_tau_h", "hyst_full_C"))
 
 
 #: Buried-Zener reference (LTC681x VREF1-class): 3 ppm/C, 20 ppm hysteresis, 20 ppm/sqrt(kh).

@@ -104,6 +104,7 @@ from bms_emu.afe.reference import (
     sample_reference,
     v_ref_V,
 )
+from bms_emu.errors import check_spec_fields
 
 __all__ = [
     "IMAGE_WORDS",
@@ -350,8 +351,13 @@ class MeasurementPath:
 class PathSpec:
     """Population figures of the path errors (zero-mean normals; assumed values)."""
 
+    __pydantic_config__ = {"extra": "forbid"}  # noqa: RUF012 - strict config section
+
     gain_error_sigma_ppm: float = 300.0
     offset_sigma_uV: float = 100.0
+
+    def __post_init__(self) -> None:
+        check_spec_fields(self)
 
 
 @dataclass(frozen=True)
