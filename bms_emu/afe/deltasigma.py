@@ -8,10 +8,11 @@ Loop (Boser-Wooley, REFERENCE.md 4), per channel and modulator clock ``n``::
     v     = +1 if x2 >= 0 else -1                    # 1-bit quantiser, the output bit
 
 The second integrator is updated with the *previous* ``x1`` (both integrators delaying), which
-gives the textbook MOD2 transfer functions ``NTF = (1 - z**-1)**2`` and ``STF = z**-2`` (a
-two-sample delay, unity gain). Full scale: ``u = +-1`` (``v_in_V = +-v_ref_V``) is the
-bitstream's all-ones / all-zeros limit; the loop is stable for ``|u|`` up to about 0.8, and the
-cell code range needs ``|u| <= 0.55`` (see :mod:`bms_emu.afe.adc_params`).
+gives the textbook MOD2 transfer functions ``NTF = (1 - z**-1)**2`` and ``STF = z**-1``: the
+bit at clock ``n`` depends on the input up to clock ``n - 1`` (a one-sample delay, unity gain).
+Full scale: ``u = +-1`` (``v_in_V = +-v_ref_V``) is the bitstream's all-ones / all-zeros limit;
+the loop is stable for ``|u|`` up to about 0.8, and the cell code range needs ``|u| <= 0.55``
+(see :mod:`bms_emu.afe.adc_params`).
 
 Modulator clock: ``f_mod_Hz`` defaults to ``F_MOD_HZ = 1.024 MHz`` (R = 1024 -> 1 ms).
 
@@ -151,9 +152,9 @@ def _rows(arr: ArrayLike, n_samples: int, n_ch: int) -> NDArray[np.float64]:
     """Broadcastable input -> C-contiguous ``(1, n_ch)`` if constant in time, else
     ``(n_samples, n_ch)``: unit stride over channels lets the compiled loop vectorise."""
     a = np.asarray(arr, dtype=np.float64)
-    if a.ndim < 2 or a.shape[0] == 1:
-        return np.ascontiguousarray(np.broadcast_to(a, (1, n_ch)))
-    return np.ascontiguousarray(np.broadcast_to(a, (n_samples, n_ch)))
+    rows = 1 if a.ndim < 2 or a.shape[0] == 1 else n_samples
+    # writeable C arrays only, so the compiled kernels see a single array type (one compile)
+    return np.require(np.broadcast_to(a, (rows, n_ch)), requirements=["C", "W"])
 
 
 def _resolve_input(v_in_V: InputSpec, n_samples: int | None, n_ch: int, f_mod_Hz: float,
