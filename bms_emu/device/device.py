@@ -487,9 +487,8 @@ class Device:
             self._block = 0
             self._live["AC"] = self._ring_mean()
             self._publish("AC")
-        if self._c_cont:
-            self._c_next = te + self._tc
-        else:
+        self._c_next = te + self._tc
+        if not self._c_cont:
             self._c_left -= 1
             if self._c_left <= 0:
                 self._c_on = False

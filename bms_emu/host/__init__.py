@@ -1,5 +1,6 @@
 """Reference host-side codec: a driver that speaks the ADBMS6830 protocol through ``transfer``."""
 
+from bms_emu.host.diagnostics import open_wire_check
 from bms_emu.host.driver import (
     CommandCounterError,
     HostDriver,
@@ -14,4 +15,5 @@ __all__ = [
     "PecError",
     "ProtocolError",
     "TransferError",
+    "open_wire_check",
 ]

@@ -132,6 +132,9 @@ class HostDriver:
     raise_on_counter_mismatch : bool, optional
         If True (default) a counter mismatch raises :class:`CommandCounterError`; if False it
         only sets the sticky flag in :attr:`counter_faults`.
+    delay : callable, optional
+        ``delay(seconds)``: let time pass with no traffic (``time.sleep`` on hardware,
+        ``DaisyChain.delay`` in process). Needed by :meth:`wait` and timed procedures.
 
     Attributes
     ----------
@@ -147,12 +150,14 @@ class HostDriver:
         n_devices: int,
         *,
         raise_on_counter_mismatch: bool = True,
+        delay: Callable[[float], None] | None = None,
     ) -> None:
         if n_devices < 1:
             raise ValueError(f"n_devices must be >= 1, got {n_devices}")
         self._transfer = transfer
         self.n_devices = n_devices
         self.raise_on_counter_mismatch = raise_on_counter_mismatch
+        self._delay = delay
         self.expected_counters = [0] * n_devices
         self.counter_faults = [False] * n_devices
 
@@ -174,10 +179,31 @@ class HostDriver:
         """Tell the driver the devices reset their counters (power-on, sleep)."""
         self.expected_counters = [0] * self.n_devices
 
-    def wakeup(self) -> None:
-        """Wake the chain: one window with a single ``0xFF`` dummy byte per device."""
+    def wait(self, seconds: float) -> None:
+        """Let ``seconds`` pass without traffic, through the ``delay`` callable.
+
+        Raises
+        ------
+        RuntimeError
+            If the driver was built without ``delay``.
+        """
+        if self._delay is None:
+            raise RuntimeError("HostDriver was built without a delay function; cannot wait")
+        self._delay(seconds)
+
+    def wakeup(self, t_wake_s: float | None = None) -> None:
+        """Wake the chain: one window with a single ``0xFF`` dummy byte per device.
+
+        Parameters
+        ----------
+        t_wake_s : float, optional
+            Wait this long after each window (each device needs t_WAKE before it passes the
+            wake-up on; foxBMS uses 500 us). Needs ``delay``; default: no wait.
+        """
         for _ in range(self.n_devices):
             self._xfer(bytes([frames.DUMMY]))
+            if t_wake_s:
+                self.wait(t_wake_s)
 
     def command(self, name: str, **params: int) -> None:
         """Send an action command (no data phase), e.g. ``command("ADCV", CONT=1)``."""
