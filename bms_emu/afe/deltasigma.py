@@ -2,7 +2,7 @@
 
 Loop (Boser-Wooley, REFERENCE.md 4), per channel and modulator clock ``n``::
 
-    u[n]  = (v_in[n] + e_th[n]) / v_ref[n]          # normalised input, full scale |u| = 1
+    u[n]  = (v_in[n] + e_th[n]) * (1 / v_ref[n])    # normalised input, full scale |u| = 1
     x2   += (x1 - v) / 2                             # both integrators use last cycle's values
     x1   += (u[n] - v) / 2
     v     = +1 if x2 >= 0 else -1                    # 1-bit quantiser, the output bit
@@ -175,13 +175,13 @@ def _resolve_input(v_in_V: InputSpec, n_samples: int | None, n_ch: int, f_mod_Hz
     return _rows(arr, n_samples, n_ch), n_samples
 
 
-def _modulate_numpy(vin: NDArray[np.float64], vref: NDArray[np.float64], sig: float,
+def _modulate_numpy(vin: NDArray[np.float64], inv_ref: NDArray[np.float64], sig: float,
                     st: ModulatorState, out: NDArray[np.int8]) -> None:
     """Reference loop: Python over samples, numpy over channels. Updates ``st`` in place."""
     x1, x2, v, x = st.x1.copy(), st.x2.copy(), st.v.copy(), st.prng.copy()
     for i in range(vin.shape[0]):
         x, s = _xs_step_numpy(x)
-        u = (vin[i] + s * sig) / vref[i]
+        u = (vin[i] + s * sig) * inv_ref[i]
         x2 = x2 + (x1 - v) * 0.5
         x1 = x1 + (u - v) * 0.5
         v = np.where(x2 >= 0.0, 1.0, -1.0)
@@ -189,12 +189,12 @@ def _modulate_numpy(vin: NDArray[np.float64], vref: NDArray[np.float64], sig: fl
     st.x1[:], st.x2[:], st.v[:], st.prng[:] = x1, x2, v, x
 
 
-def _modulate_kernel(vin: Any, vref: Any, sig: float, x1_io: Any, x2_io: Any, v_io: Any,
+def _modulate_kernel(vin: Any, inv_ref: Any, sig: float, x1_io: Any, x2_io: Any, v_io: Any,
                      prng_io: Any, out: Any) -> None:  # pragma: no cover - compiled by numba
     """Compiled twin of :func:`_modulate_numpy` (same operations in the same order)."""
     n, n_ch = out.shape
     n_vin = vin.shape[0]
-    n_vref = vref.shape[0]
+    n_vref = inv_ref.shape[0]
     # local copies let LLVM vectorise across channels (no aliasing with the outputs)
     x1 = x1_io.copy()
     x2 = x2_io.copy()
@@ -213,19 +213,20 @@ def _modulate_kernel(vin: Any, vref: Any, sig: float, x1_io: Any, x2_io: Any, v_
             z = x * _XS_MUL
             s = np.int64((z & _M16) + ((z >> _S16) & _M16) + ((z >> _S32) & _M16)
                          + (z >> _S48)) - IH_OFFSET
-            u[c] = (vin[iv, c] + s * sig) / vref[ir, c]
+            u[c] = (vin[iv, c] + s * sig) * inv_ref[ir, c]
         for c in range(n_ch):
             x2[c] = x2[c] + (x1[c] - v[c]) * 0.5
             x1[c] = x1[c] + (u[c] - v[c]) * 0.5
-            v[c] = 1.0 if x2[c] >= 0.0 else -1.0
-            out[i, c] = np.int8(v[c])
+            b = np.int64(x2[c] >= 0.0)  # branch-free: the bits are random, a branch mispredicts
+            v[c] = 2.0 * b - 1.0
+            out[i, c] = np.int8(2 * b - 1)
     x1_io[:] = x1
     x2_io[:] = x2
     v_io[:] = v
     prng_io[:] = xs
 
 
-def _modulate_decimate_kernel(vin: Any, vref: Any, sig: float, x1_io: Any, x2_io: Any,
+def _modulate_decimate_kernel(vin: Any, inv_ref: Any, sig: float, x1_io: Any, x2_io: Any,
                               v_io: Any, prng_io: Any, integ_io: Any, comb_io: Any,
                               phase: int, R: int, mask: int, n_samples: int,
                               out: Any) -> int:  # pragma: no cover - compiled by numba
@@ -233,7 +234,7 @@ def _modulate_decimate_kernel(vin: Any, vref: Any, sig: float, x1_io: Any, x2_io
     n = n_samples
     n_ch = x1_io.shape[0]
     n_vin = vin.shape[0]
-    n_vref = vref.shape[0]
+    n_vref = inv_ref.shape[0]
     x1 = x1_io.copy()
     x2 = x2_io.copy()
     v = v_io.copy()
@@ -258,12 +259,12 @@ def _modulate_decimate_kernel(vin: Any, vref: Any, sig: float, x1_io: Any, x2_io
             z = x * _XS_MUL
             s = np.int64((z & _M16) + ((z >> _S16) & _M16) + ((z >> _S32) & _M16)
                          + (z >> _S48)) - IH_OFFSET
-            u[c] = (vin[iv, c] + s * sig) / vref[ir, c]
+            u[c] = (vin[iv, c] + s * sig) * inv_ref[ir, c]
         for c in range(n_ch):
             x2[c] = x2[c] + (x1[c] - v[c]) * 0.5
             x1[c] = x1[c] + (u[c] - v[c]) * 0.5
-            b = 1 if x2[c] >= 0.0 else 0
-            v[c] = 1.0 if b == 1 else -1.0
+            b = np.int64(x2[c] >= 0.0)  # branch-free: the bits are random, a branch mispredicts
+            v[c] = 2.0 * b - 1.0
             i1[c] = (i1[c] + b) & mask
             i2[c] = (i2[c] + i1[c]) & mask
             i3[c] = (i3[c] + i2[c]) & mask
@@ -342,14 +343,14 @@ def modulate(v_in_V: InputSpec, v_ref_V: ArrayLike, state: ModulatorState,
     """
     vin, n = _resolve_input(v_in_V, n_samples, state.n_ch, f_mod_Hz, n0)
     np.broadcast_shapes(np.shape(v_ref_V), (n, state.n_ch))
-    vref = _rows(v_ref_V, n, state.n_ch)
+    inv_ref = 1.0 / _rows(v_ref_V, n, state.n_ch)  # the divide once per row, not per sample
     out = np.empty((n, state.n_ch), np.int8)
     sig = float(sigma_noise_V) / IH_SIGMA
     if _pick_backend(backend) == "numba":
-        _modulate_nb(vin, vref, sig, state.x1, state.x2, state.v, state.prng, out)
+        _modulate_nb(vin, inv_ref, sig, state.x1, state.x2, state.v, state.prng, out)
     else:
-        _modulate_numpy(np.broadcast_to(vin, out.shape), np.broadcast_to(vref, out.shape), sig,
-                        state, out)
+        _modulate_numpy(np.broadcast_to(vin, out.shape), np.broadcast_to(inv_ref, out.shape),
+                        sig, state, out)
     return out
 
 
@@ -376,11 +377,11 @@ def modulate_decimate(v_in_V: InputSpec, v_ref_V: ArrayLike, state: ModulatorSta
         return _sinc3_numpy((bits.astype(np.int64) + 1) >> 1, R, sinc)
     vin, n = _resolve_input(v_in_V, n_samples, state.n_ch, f_mod_Hz, n0)
     np.broadcast_shapes(np.shape(v_ref_V), (n, state.n_ch))
-    vref = _rows(v_ref_V, n, state.n_ch)
+    inv_ref = 1.0 / _rows(v_ref_V, n, state.n_ch)
     mask = (1 << sinc3_width_bits(R)) - 1
     out = np.empty(((sinc.phase + n) // R, state.n_ch), np.int64)
     sig = float(sigma_noise_V) / IH_SIGMA
-    sinc.phase = int(_modulate_decimate_nb(vin, vref, sig, state.x1, state.x2, state.v,
+    sinc.phase = int(_modulate_decimate_nb(vin, inv_ref, sig, state.x1, state.x2, state.v,
                                            state.prng, sinc.integ, sinc.comb, sinc.phase,
                                            R, mask, n, out))
     return out

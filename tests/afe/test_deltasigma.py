@@ -26,7 +26,7 @@ def scalar_modulator(u_in: list[float], v_ref: list[float], sigma_V: float, seed
         xs ^= xs >> 27
         z = (xs * 0x2545F4914F6CDD1D) & MASK64
         s = (z & 0xFFFF) + ((z >> 16) & 0xFFFF) + ((z >> 32) & 0xFFFF) + (z >> 48) - 131070
-        u = (vin + s * sig) / vr
+        u = (vin + s * sig) * (1.0 / vr)
         x2 = x2 + (x1 - v) * 0.5
         x1 = x1 + (u - v) * 0.5
         v = 1.0 if x2 >= 0.0 else -1.0
