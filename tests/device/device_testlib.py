@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
 from bms_emu.device import DaisyChain, Device, IdealAnalog
 from bms_emu.host import HostDriver
 

@@ -8,11 +8,10 @@ nearest device answers first), independently of bms_emu.protocol.frames.
 from __future__ import annotations
 
 import numpy as np
+from device_testlib import cells_for, make_chain
 
 from bms_emu.device import DaisyChain, Device, IdealAnalog
 from bms_emu.protocol.pec import append_data_pec, check_data_pec, pec10
-
-from device_testlib import cells_for, make_chain
 
 WRCFGA = bytes.fromhex("00013d6e")
 RDCVA = bytes.fromhex("000407c2")

@@ -34,7 +34,7 @@ def test_single_shot_lands_after_refup_plus_one_conversion() -> None:
 
 
 def test_refon_set_in_advance_removes_refup_delay() -> None:
-    chain, _, host = one()
+    _chain, _, host = one()
     host.write_config_a({"REFON": 1})
     host.wait(5e-3)
     host.start_cell_conversion()
@@ -44,7 +44,7 @@ def test_refon_set_in_advance_removes_refup_delay() -> None:
 
 def test_old_results_stay_until_new_ones_land_and_clrcell_gives_cleared_code() -> None:
     level = {"v": 3.0}
-    chain, _, host = one(lambda t: np.full(16, level["v"]))
+    _chain, _, host = one(lambda t: np.full(16, level["v"]))
     host.write_config_a({"REFON": 1})
     host.wait(5e-3)
     host.start_cell_conversion()
@@ -111,7 +111,7 @@ def test_iir_step_response_matches_closed_form(fc: int, k: int) -> None:
 
 
 def test_rstf_clears_filtered_registers_until_next_result() -> None:
-    chain, _, host = one()
+    _chain, _, host = one()
     host.write_config_a({"REFON": 1, "FC": 3})
     host.wait(5e-3)
     host.start_cell_conversion(cont=True)
@@ -124,7 +124,7 @@ def test_rstf_clears_filtered_registers_until_next_result() -> None:
 
 def test_snap_freezes_results_until_unsnap() -> None:
     level = {"v": 3.0}
-    chain, _, host = one(lambda t: np.full(16, level["v"]))
+    _chain, _, host = one(lambda t: np.full(16, level["v"]))
     host.write_config_a({"REFON": 1})
     host.wait(5e-3)
     host.start_cell_conversion(cont=True)
@@ -139,7 +139,7 @@ def test_snap_freezes_results_until_unsnap() -> None:
 
 
 def test_aux_sequence_one_ms_per_channel_and_status_registers() -> None:
-    chain, _, host = one(gpio_V=np.linspace(1.0, 2.8, 10), status={"itmp_C": 40.0})
+    _chain, _, host = one(gpio_V=np.linspace(1.0, 2.8, 10), status={"itmp_C": 40.0})
     host.write_config_a({"REFON": 1})
     host.wait(5e-3)
     host.command("ADAX", CH=0)
@@ -188,7 +188,7 @@ def test_srst_resets_and_sleeps() -> None:
 
 
 def test_counter_mismatch_after_sleep_is_detected_by_the_host() -> None:
-    chain, _, host = make_chain(1)
+    _chain, _, host = make_chain(1)
     host.command("MUTE")
     host.wait(2.5)
     host.wakeup(t_wake_s=500e-6)
@@ -197,7 +197,7 @@ def test_counter_mismatch_after_sleep_is_detected_by_the_host() -> None:
 
 
 def test_balancing_dcc_pwm_mute_and_dcp() -> None:
-    chain, analogs, host = make_chain(1)
+    _chain, analogs, host = make_chain(1)
     a = analogs[0]
     host.write_config_b({"DCC": 0b101})
     np.testing.assert_array_equal(a.balance[:4], [1, 0, 1, 0])
@@ -217,7 +217,7 @@ def test_balancing_dcc_pwm_mute_and_dcp() -> None:
 
 
 def test_discharge_timeout_clears_dcc() -> None:
-    chain, analogs, host = make_chain(1)
+    _chain, analogs, host = make_chain(1)
     host.write_config_b({"DCC": 0xFFFF, "DCTO": 1})  # 1 minute
     assert analogs[0].balance.all()
     for _ in range(40):  # keep the watchdog fed
@@ -228,7 +228,7 @@ def test_discharge_timeout_clears_dcc() -> None:
 
 
 def test_thermal_shutdown_stops_balancing_and_latches_thsd() -> None:
-    chain, analogs, host = make_chain(1)
+    _chain, analogs, host = make_chain(1)
     host.write_config_b({"DCC": 1})
     analogs[0].faults["thermal_shutdown"] = True
     assert host.read_status("C")[0]["THSD"] == 1
