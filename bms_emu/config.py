@@ -20,18 +20,31 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from bms_emu.errors import FieldProblem
 
+if typing.TYPE_CHECKING:
+    from bms_emu.afe.chip import ChipSpec
+
 __all__ = [
     "CONFIG_KINDS",
+    "ChipConfig",
     "ConfigError",
     "CurrentProfileConfig",
     "FieldProblem",
     "PackConfig",
     "StrictModel",
     "config_json_schema",
+    "chip_spec",
+    "load_chip",
     "load_config",
     "load_pack",
     "load_profile",
@@ -232,12 +245,50 @@ class CurrentProfileConfig(StrictModel):
 
 
 # --------------------------------------------------------------------------------------------
+# Chip
+# --------------------------------------------------------------------------------------------
+
+
+def _chip_config_model() -> type[StrictModel]:
+    """The chip config is ChipSpec's fields (one definition, in the pure model) plus kind."""
+    from bms_emu.afe.chip import ChipSpec
+
+    hints = typing.get_type_hints(ChipSpec)
+    fields: dict[str, Any] = {
+        "kind": (Literal["chip"], "chip"),
+        "description": (str, ""),
+    }
+    for f in dataclasses.fields(ChipSpec):
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = Field(default_factory=f.default_factory)
+        else:
+            default = ...
+        fields[f.name] = (hints[f.name], default)
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        "ChipConfig", __base__=StrictModel, __doc__=ChipSpec.__doc__, **fields
+    )
+
+
+ChipConfig = _chip_config_model()
+
+
+def chip_spec(cfg: StrictModel) -> ChipSpec:
+    """The pure-model :class:`~bms_emu.afe.chip.ChipSpec` of a validated chip config."""
+    from bms_emu.afe.chip import ChipSpec
+
+    return ChipSpec(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(ChipSpec)})
+
+
+# --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
 
 #: Config kinds by their ``kind:`` key; later issues register chip, sweep and scenario kinds.
 CONFIG_KINDS: dict[str, type[StrictModel]] = {
     "pack": PackConfig,
+    "chip": ChipConfig,
     "current_profile": CurrentProfileConfig,
 }
 
@@ -379,6 +430,11 @@ def load_pack(path: str | Path) -> PackConfig:
     cfg = load_config(path, "pack")
     assert isinstance(cfg, PackConfig)
     return cfg
+
+
+def load_chip(path: str | Path) -> ChipSpec:
+    """Load and validate a chip config; returns the pure-model spec."""
+    return chip_spec(load_config(path, "chip"))
 
 
 def load_profile(path: str | Path) -> CurrentProfileConfig:

@@ -153,6 +153,8 @@ class TrimFormat:
     t_ref_C : temperature at which the tempco term is zero (must be on the sensor grid).
     """
 
+    __pydantic_config__ = {"extra": "forbid"}  # noqa: RUF012 - strict config section
+
     raw_lsb_V: float = 150e-6 / 16
     raw_bits: int = 24
     code_bits: int = 16
