@@ -50,7 +50,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from bms_emu.afe.adc_params import F_MOD_HZ
-from bms_emu.afe.sinc3 import Sinc3State, sinc3_width_bits
+from bms_emu.afe.sinc3 import Sinc3State, _sinc3_numpy, sinc3_width_bits
 
 try:  # optional accelerator; the numpy path is the reference
     import numba
@@ -370,8 +370,6 @@ def modulate_decimate(v_in_V: InputSpec, v_ref_V: ArrayLike, state: ModulatorSta
         sinc3 codes ``D``, ``n_out = (sinc.phase + n_samples) // R``.
     """
     if _pick_backend(backend) == "numpy":
-        from bms_emu.afe.sinc3 import _sinc3_numpy  # the reference decimator
-
         bits = modulate(v_in_V, v_ref_V, state, sigma_noise_V, n_samples=n_samples,
                         f_mod_Hz=f_mod_Hz, n0=n0, backend="numpy")
         return _sinc3_numpy((bits.astype(np.int64) + 1) >> 1, R, sinc)

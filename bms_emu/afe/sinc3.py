@@ -50,6 +50,7 @@ __all__ = [
     "Sinc3Decimator",
     "Sinc3State",
     "sinc3_block",
+    "sinc3_code_to_V",
     "sinc3_code_to_u",
     "sinc3_impulse_response",
     "sinc3_magnitude",
@@ -113,6 +114,18 @@ def sinc3_code_to_u(d: ArrayLike, R: int) -> NDArray[np.float64]:
     [-1.0, 0.0, 1.0]
     """
     return 2.0 * np.asarray(d, dtype=np.float64) / float(R**3) - 1.0
+
+
+def sinc3_code_to_V(d: ArrayLike, R: int, v_ref_V: ArrayLike) -> NDArray[np.float64]:
+    """sinc3 output ``D`` -> modulator input in volts, ``v_ref_V * (2D/R**3 - 1)``.
+
+    ``v_ref_V`` is the reference the conversion actually used (broadcast with ``d``); the
+    digital path instead assumes the nominal one (see :mod:`bms_emu.afe.adc_params`).
+
+    >>> sinc3_code_to_V([3 * 2**28], 1024, 3.0).tolist()
+    [1.5]
+    """
+    return np.asarray(v_ref_V, dtype=np.float64) * sinc3_code_to_u(d, R)
 
 
 def _as_unipolar(bits: ArrayLike) -> IntArray:
