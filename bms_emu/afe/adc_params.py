@@ -13,28 +13,35 @@ Timing (REFERENCE.md 2.1: C-ADC single conversion 1 ms, S-ADC 8 ms)
 
 Analog scaling (an assumption; no public figure)
 ------------------------------------------------
-The front end presents the modulator with ``v_in_V = G_IN * (v_cell_V - V_CODE_ZERO_V)``:
-the cell-referred ADC input is level-shifted by the code zero (1.5 V) and divided by 3. With the
-nominal reference ``V_REF_NOM_V = 3.0 V`` the modulator input ``u = v_in_V / v_ref_V = +-1``
-(its full scale) corresponds to ``v_cell_V = 1.5 V +- 9.0 V`` (``FS_CELL_V``). The whole 16-bit
-code range (1.5 V +- 4.915 V) therefore stays within ``|u| <= 0.546``, inside the stable input
-range of the second-order 1-bit modulator (about ``|u| < 0.8``).
+The front end presents the modulator with ``v_in_V = G_IN * v_cell_V`` (attenuation by 3, no
+level shift), so a reference error is a gain error of the *whole* cell voltage: ppm of reading,
+which is how REFERENCE.md section 3 budgets it (+-1 mV = +-303 ppm at 3.3 V). With the nominal
+reference ``V_REF_NOM_V = 3.0 V``, ``u = v_in_V / v_ref_V = +-1`` (full scale) is
+``v_cell_V = +-9.0 V`` (``FS_CELL_V``); cells of 0-5 V use ``u <= 0.56`` and the whole 16-bit
+code range (-3.4 V .. 6.4 V) ``|u| <= 0.71``, inside the stable input range of the second-order
+1-bit loop (about ``|u| < 0.8``).
+
+Digital path, bit-true (the RTL copies this)
+--------------------------------------------
+1. sinc3 output ``D`` (unsigned, ``0..R**3``; ``R**3/2`` is ``u = 0``) to the *raw code*, signed
+   24 bit, LSB ``RAW_LSB_V = 150 uV / 16 = 9.375 uV``, zero at 0 V: one unit of ``u`` is
+   ``FS_CELL_V / RAW_LSB_V = 960000`` raw codes (an integer)::
+
+       raw = sat24(round_half_up((2 D - R**3) * 960000 / R**3))     # R**3 = 2**30: ">>> 30"
+
+   ``2D - R**3`` is ``2 + 3 log2 R`` bits signed (32 for R = 1024), times the 20-bit constant
+   -> 52 bits (61 for R = 8192): fits int64.
+2. Trim correction on the raw code (:func:`bms_emu.afe.trim.correct_code`, same LSB).
+3. Raw code to the 16-bit cell code: remove the 1.5 V code zero (160000 raw codes) and drop 4
+   fraction bits with rounding::
+
+       code = sat16((raw - 160000 + 8) >>> 4)
 
 Code format (REFERENCE.md 2.1)
 ------------------------------
 Cell data is a signed 16-bit code, ``V = 1.5 V + code * 150 uV``. ``0x8000`` (-32768) means
 "cleared" and ``0x7FFF`` is the power-on value, so conversion results saturate to
 ``[-32767, 32767]`` (``CODE_MIN``/``CODE_MAX``) and never produce the "cleared" marker.
-
-The digital side scales with the *nominal* reference: a reference error is a gain error of the
-result, exactly as on silicon. One unit of ``u`` is ``FS_CELL_V / LSB = 60000`` codes
-(``FS_CODES``), an integer, so the RTL mapping from the sinc3 output ``D`` (unsigned, 0..R**3) to
-the cell code is one multiply and a rounding shift::
-
-    code = sat((2*D - R**3) * 60000 / R**3)      # round half up; R**3 = 2**30 -> ">>> 30"
-
-Widths: ``2*D - R**3`` is signed ``2 + 3*log2(R)`` bits (32 for R=1024), times the 16-bit
-constant 60000 -> 48 bits signed before the shift (57 for R=8192); fits int64.
 """
 
 from __future__ import annotations
@@ -46,6 +53,12 @@ from bms_emu.afe.fixed_point import quantize
 
 __all__ = [
     "CODE_MAX",
+    "RAW_BITS",
+    "RAW_CODE_ZERO",
+    "RAW_LSB_V",
+    "RAW_PER_U",
+    "cell_code_from_raw",
+    "raw_code_from_sinc3",
     "CODE_MIN",
     "FS_CELL_V",
     "FS_CODES",
@@ -81,6 +94,13 @@ G_IN = 1.0 / 3.0
 FS_CELL_V = V_REF_NOM_V / G_IN
 #: Codes per unit of u: FS_CELL_V / LSB_V = 60000 exactly.
 FS_CODES = 60000
+#: Raw (pre-trim) code: LSB 150 uV / 16, signed 24 bit, zero at 0 V.
+RAW_LSB_V = LSB_V / 16
+RAW_BITS = 24
+#: Raw codes per unit of u: FS_CELL_V / RAW_LSB_V = 960000 exactly.
+RAW_PER_U = 960_000
+#: Raw code of the cell format's code zero (1.5 V).
+RAW_CODE_ZERO = 160_000
 #: Saturation limits of a conversion result (-32768 is reserved for "cleared").
 CODE_MIN = -32767
 CODE_MAX = 32767
@@ -97,13 +117,13 @@ def modulator_input_V(v_cell_V: ArrayLike) -> NDArray[np.float64]:
     """Cell-referred ADC input (V) -> differential modulator input ``v_in_V`` (V), any shape.
 
     >>> float(modulator_input_V(4.5))
-    1.0
+    1.5
     """
-    return G_IN * (np.asarray(v_cell_V, dtype=np.float64) - V_CODE_ZERO_V)
+    return G_IN * np.asarray(v_cell_V, dtype=np.float64)
 
 
-def cell_code_from_sinc3(d: ArrayLike, R: int) -> IntArray:
-    """Bit-true map from the unsigned sinc3 output to the signed 16-bit cell code.
+def raw_code_from_sinc3(d: ArrayLike, R: int) -> IntArray:
+    """Bit-true map from the unsigned sinc3 output to the signed 24-bit raw code.
 
     Parameters
     ----------
@@ -114,17 +134,39 @@ def cell_code_from_sinc3(d: ArrayLike, R: int) -> IntArray:
 
     Returns
     -------
-    ndarray of int64, same shape: ``round_half_up((2D - R**3) * 60000 / R**3)`` saturated to
-    ``[CODE_MIN, CODE_MAX]``.
+    ndarray of int64, same shape: ``round_half_up((2D - R**3) * 960000 / R**3)``, saturated
+    to 24 bits signed; LSB ``RAW_LSB_V``.
 
-    >>> cell_code_from_sinc3([2**29, 2**29 + 2**26, 0], 1024).tolist()  # u = 0, +0.125, -1
-    [0, 7500, -32767]
+    >>> raw_code_from_sinc3([2**29, 2**29 + 2**26, 0], 1024).tolist()  # u = 0, +0.125, -1
+    [0, 120000, -960000]
     """
     r3 = R**3
-    x = (2 * np.asarray(d, dtype=np.int64) - r3) * np.int64(FS_CODES)
+    x = (2 * np.asarray(d, dtype=np.int64) - r3) * np.int64(RAW_PER_U)
     # floor((x + r3/2) / r3) is round-half-up; for R = 2**k it is exactly (x + 2**(3k-1)) >> 3k
-    code = (x + r3 // 2) // r3
-    return np.clip(code, CODE_MIN, CODE_MAX).astype(np.int64)
+    raw = (x + r3 // 2) // r3
+    lim = (1 << (RAW_BITS - 1)) - 1
+    return np.clip(raw, -lim - 1, lim).astype(np.int64)
+
+
+def cell_code_from_raw(raw: ArrayLike) -> IntArray:
+    """Raw (or trim-corrected) code -> signed 16-bit cell code, bit-true.
+
+    ``(raw - 160000 + 8) >>> 4`` (round half up), saturated to ``[CODE_MIN, CODE_MAX]``.
+
+    >>> cell_code_from_raw([352000, 352007, 352008, 0]).tolist()  # 3.3 V, just below, tie
+    [12000, 12000, 12001, -10000]
+    """
+    x = np.asarray(raw, dtype=np.int64) - RAW_CODE_ZERO + 8
+    return np.clip(x >> 4, CODE_MIN, CODE_MAX).astype(np.int64)
+
+
+def cell_code_from_sinc3(d: ArrayLike, R: int) -> IntArray:
+    """Untrimmed path: sinc3 output -> raw code -> 16-bit cell code (both steps bit-true).
+
+    >>> cell_code_from_sinc3([2**29 + 2**26 * 3], 1024).tolist()  # u = 0.375: 3.375 V
+    [12500]
+    """
+    return cell_code_from_raw(raw_code_from_sinc3(d, R))
 
 
 def cell_code_from_volts(v_cell_V: ArrayLike) -> IntArray:

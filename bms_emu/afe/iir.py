@@ -7,17 +7,14 @@ data rate of 1 kHz (REFERENCE.md 2.1); ``FC = 0`` bypasses the filter.
 Fixed-point formats (for the RTL)
 ---------------------------------
 * Input ``x``: signed 16-bit cell code (:mod:`bms_emu.afe.adc_params`).
-* Coefficient ``k``: unsigned Q0.16 (16-bit field, ``k = K / 2**16``). ``K`` is the exact
-  design value rounded to nearest: table :data:`IIR_K_Q16` (1 kHz ODR)::
-
-      FC   1      2      3     4     5     6    7
-      K    31838  16048  8090  3990  2027  513  257
-      f3dB 110.003 44.999 21.000 10.001 5.001 1.2507 0.6254 Hz  (of the quantised K)
-
-  The design solves ``|H(e^jw)|**2 = 1/2`` exactly: with ``c = cos(2 pi fc / f_odr)``,
-  ``k = -(1 - c) + sqrt((1 - c)**2 + 2 (1 - c))``. (Power-of-two ``k = 2**-1 .. 2**-8``
-  would give 115, 46, 21.3, 10.3, 5.05, 1.25, 0.62 Hz: close to the datasheet's rounded list,
-  so silicon may use shifts; we follow the stated corner frequencies.)
+* Coefficient ``k``: unsigned Q0.16 (16-bit field, ``k = K / 2**16``), a power of two:
+  ``k = 1/2, 1/4, 1/8, 1/16, 1/32, 1/128, 1/256`` for FC = 1..7 (table :data:`IIR_K_Q16`), so
+  the multiply is a shift in silicon. Evidence that the chip uses exactly these: the corner of
+  ``y += k (x - y)`` in the usual approximation ``f = -ln(1 - k) f_odr / (2 pi)`` is 110.3, 45.8,
+  21.3, 10.3, 5.05, 1.25, 0.62 Hz, which is the datasheet's list (REFERENCE.md 2.1) rounded,
+  including the odd 110 Hz; foxBMS's ADBMS6830 driver lists the same k values. The exact
+  ``|H|**2 = 1/2`` corners (:func:`iir_f3dB_Hz`) are 115.0, 46.1, 21.3, 10.3, 5.05, 1.25,
+  0.622 Hz.
 * State ``y``: signed Q16.16 (32 bits: 16 integer + 16 fraction bits). The fraction bits keep
   the smallest setting (``K = 257``) from stalling: the dead band is ``|x - y| < 2**15 / K``
   state LSBs, below 0.002 code.
@@ -53,14 +50,16 @@ __all__ = [
     "iir_filter",
 ]
 
-#: -3 dB frequency (Hz) of each FC setting at the 1 kHz C-ADC output rate.
+#: -3 dB frequency (Hz) of each FC setting at the 1 kHz C-ADC output rate, as the datasheet
+#: lists them (rounded; see the module docstring for the exact corners of the shifts).
 IIR_FC_HZ: dict[int, float] = {1: 110.0, 2: 45.0, 3: 21.0, 4: 10.0, 5: 5.0, 6: 1.25, 7: 0.625}
 #: Fraction bits of the coefficient (Q0.16).
 IIR_K_BITS = 16
 #: Fraction bits of the state (Q16.16).
 IIR_FRAC_BITS = 16
-#: Quantised coefficients K (k = K / 2**16) for a 1 kHz output data rate; FC 0 = bypass.
-IIR_K_Q16: dict[int, int] = {1: 31838, 2: 16048, 3: 8090, 4: 3990, 5: 2027, 6: 513, 7: 257}
+#: Coefficients K (k = K / 2**16): powers of two, k = 1/2 .. 1/256; FC 0 = bypass.
+IIR_K_Q16: dict[int, int] = {1: 1 << 15, 2: 1 << 14, 3: 1 << 13, 4: 1 << 12, 5: 1 << 11,
+                             6: 1 << 9, 7: 1 << 8}
 
 IntArray = NDArray[np.int64]
 
@@ -78,8 +77,8 @@ def iir_design_k(f3dB_Hz: float, f_odr_Hz: float = 1000.0) -> float:
 def iir_f3dB_Hz(k: float, f_odr_Hz: float = 1000.0) -> float:
     """Analytic -3 dB frequency of ``k / (1 - (1-k) z**-1)``: solves ``|H|**2 = 1/2``.
 
-    >>> round(iir_f3dB_Hz(257 / 2**16), 4)
-    0.6254
+    >>> round(iir_f3dB_Hz(1 / 256), 4)
+    0.6229
     """
     a = 1.0 - k
     c = (1.0 + a * a - 2.0 * k * k) / (2.0 * a)
@@ -121,7 +120,7 @@ def iir_filter(x_codes: ArrayLike, state: IirState, fc: int) -> IntArray:
 
     >>> st = IirState.from_codes([0])
     >>> iir_filter([[1000]] * 3, st, 1).ravel().tolist()
-    [486, 736, 864]
+    [500, 750, 875]
     """
     x = np.asarray(x_codes, dtype=np.int64)
     if fc not in range(8):

@@ -89,6 +89,7 @@ from bms_emu.afe.die_thermal import (
 from bms_emu.afe.ecc import EccStatus
 from bms_emu.afe.ecc import decode as ecc_decode
 from bms_emu.afe.ecc import encode as ecc_encode
+from bms_emu.afe.adc_params import RAW_LSB_V
 from bms_emu.afe.fixed_point import (
     from_field,
     quantize,
@@ -155,7 +156,7 @@ class TrimFormat:
 
     __pydantic_config__ = {"extra": "forbid"}  # noqa: RUF012 - strict config section
 
-    raw_lsb_V: float = 150e-6 / 16
+    raw_lsb_V: float = RAW_LSB_V
     raw_bits: int = 24
     code_bits: int = 16
     gain_frac_bits: int = 19

@@ -31,6 +31,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from bms_emu.afe.iir import IIR_K_Q16, IirState, iir_filter
 from bms_emu.device.analog import DeviceAnalog
 from bms_emu.device.timing import DEFAULT_TIMING, DeviceTiming
 from bms_emu.protocol.opcodes import ACTION, COMMANDS, POLL, READ, WRITE, CommandSpec
@@ -52,16 +53,16 @@ __all__ = [
     "POR",
     "VPV_DIVIDER",
     "Device",
-    "iir_step",
 ]
 
 #: Register value after a clear command (as raw 16-bit pattern).
 CLEARED: Final = -0x8000
 #: Register value after power-on, sleep and SRST.
 POR: Final = 0x7FFF
-#: FC[2:0] -> IIR filter parameter k of ``y += (x - y) / k`` (foxBMS ``ADI_IIR_FILTER_PARAMETER_*``;
+#: FC[2:0] -> divider of ``y += (x - y) / k``, derived from the golden filter's table
+#: (:data:`bms_emu.afe.iir.IIR_K_Q16`, the same values as foxBMS ``ADI_IIR_FILTER_PARAMETER_*``;
 #: 0 = filter off, the filtered registers then follow the C results).
-IIR_PARAMETER: Final = (None, 2, 4, 8, 16, 32, 128, 256)
+IIR_PARAMETER: Final = (None, *(65536 // IIR_K_Q16[fc] for fc in range(1, 8)))
 #: Divider assumed for the VPV / VMV aux channels (not public; see docs).
 VPV_DIVIDER: Final = 25.0
 
@@ -174,19 +175,6 @@ _POR_WORDS: Final = {
 }
 
 
-def iir_step(y: npt.NDArray[np.float64], x: npt.NDArray[np.float64], k: int) -> Any:
-    """One step of the first-order IIR of the filtered registers: ``y + (x - y) / k``.
-
-    TODO: switch to the bit-true filter of ``bms_emu.afe.iir`` once it exists.
-
-    Examples
-    --------
-    >>> float(iir_step(np.array(0.0), np.array(8.0), 4))
-    2.0
-    """
-    return y + (x - y) / k
-
-
 def _codes(v_V: npt.NDArray[np.float64]) -> npt.NDArray[np.int16]:
     return volts_to_code(v_V)
 
@@ -271,7 +259,7 @@ class Device:
             self._publish(k)
         self._publish_aux()
         self._reply_cache: dict[str, tuple[bytes, int, bytes]] = {}
-        self._fc_state: npt.NDArray[np.float64] | None = None
+        self._fc_state: IirState | None = None
         self._ring: list[npt.NDArray[np.int16]] = []
         self._block = 0
         # jobs
@@ -470,13 +458,12 @@ class Device:
         # Cell OV/UV against CFGB thresholds (12-bit codes = top bits of the 16-bit code).
         self._update_ovuv(codes)
         # IIR-filtered registers.
-        k = IIR_PARAMETER[self._cfga("FC")]
-        x = codes.astype(np.float64)
-        if self._fc_state is None or k is None:
-            self._fc_state = x
-        else:
-            self._fc_state = iir_step(self._fc_state, x, k)
-        self._live["FC"] = np.clip(np.rint(self._fc_state), -0x8000, 0x7FFF).astype(np.int16)
+        # the bit-true golden filter; a reset (None) starts it settled at this result
+        x = codes.astype(np.int64)[np.newaxis, :]
+        if self._fc_state is None:
+            self._fc_state = IirState.from_codes(x[0])
+        filtered = iir_filter(x, self._fc_state, self._cfga("FC"))[0]
+        self._live["FC"] = filtered.astype(np.int16)
         self._publish("FC")
         # Averaging: the mean of each block of 8 consecutive C results of a run.
         self._ring.append(codes)

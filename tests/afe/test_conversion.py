@@ -19,6 +19,7 @@ from bms_emu.afe.adc_params import (
     V_CODE_ZERO_V,
     cell_code_from_sinc3,
     cell_code_from_volts,
+    raw_code_from_sinc3,
     cell_volts_from_code,
     modulator_input_V,
 )
@@ -150,24 +151,30 @@ def test_convert_window_equals_the_continuous_result() -> None:
     assert abs(int(win[0]) - int(cont[m - 2, 0])) <= 1
 
 
-def test_cell_code_from_sinc3_is_exact_rounding_and_saturates() -> None:
+def test_code_map_is_exact_two_step_rounding_and_saturates() -> None:
+    """sinc3 -> 24-bit raw (9.375 uV) -> 16-bit code, each step exact rounding (Fractions)."""
     rng = np.random.default_rng(3)
     for r in (R_CADC, R_SADC, 1000):
         d = np.concatenate([rng.integers(0, r**3 + 1, 2000), [0, r**3, r**3 // 2]])
+        raw = raw_code_from_sinc3(d, r)
         got = cell_code_from_sinc3(d, r)
-        for di, gi in zip(d.tolist(), got.tolist(), strict=True):
-            x = Fraction((2 * di - r**3) * 60000, r**3)
-            want = int(np.floor(x + Fraction(1, 2)))
+        for di, ri, gi in zip(d.tolist(), raw.tolist(), got.tolist(), strict=True):
+            x = Fraction((2 * di - r**3) * 960000, r**3)
+            want_raw = max(-(2**23), min(2**23 - 1, int(np.floor(x + Fraction(1, 2)))))
+            assert ri == want_raw
+            want = int(np.floor(Fraction(want_raw - 160000, 16) + Fraction(1, 2)))
             assert gi == max(CODE_MIN, min(CODE_MAX, want))
+            assert abs(Fraction(ri) * Fraction(150, 16) - x * Fraction(150, 16)) <= Fraction(75, 16)
 
 
 def test_code_volts_round_trip_and_full_scale() -> None:
     codes = np.arange(CODE_MIN, CODE_MAX + 1, 97)
     assert np.array_equal(cell_code_from_volts(cell_volts_from_code(codes)), codes)
     assert FS_CELL_V == pytest.approx(9.0)
-    # u = 0.5 at the nominal reference is 1.5 V + 4.5 V = 6.0 V = code 30000
-    assert cell_code_from_sinc3(3 * R**3 // 4, R) == 30000
-    assert float(cell_volts_from_code(30000)) == pytest.approx(V_CODE_ZERO_V + 0.5 * FS_CELL_V)
+    # u = 0.5 at the nominal reference is 4.5 V (no analog level shift) = code 20000
+    assert cell_code_from_sinc3(3 * R**3 // 4, R) == 20000
+    assert float(cell_volts_from_code(20000)) == pytest.approx(0.5 * FS_CELL_V)
+    assert V_CODE_ZERO_V == 1.5
 
 
 def test_end_to_end_cycle_mode_code_and_iir_settle_on_the_cell_voltage() -> None:
