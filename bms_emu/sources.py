@@ -10,7 +10,7 @@ Times must not go backwards for a live source.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -48,6 +48,8 @@ class PackSample:
     cell_voltage_V : array, shape (n_cells,)
         True cell terminal voltage (the reference for accuracy).
     temperature_C : array, shape (n_cells,)
+    ntc_voltage_V : array, shape (n_sensors,)
+        NTC divider voltages for the chip's aux inputs (empty when the source has none).
     """
 
     t_s: float
@@ -55,6 +57,7 @@ class PackSample:
     sense_voltage_V: np.ndarray
     cell_voltage_V: np.ndarray
     temperature_C: np.ndarray
+    ntc_voltage_V: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @runtime_checkable
@@ -153,6 +156,7 @@ class VirtualPackSource:
             sense_voltage_V=self.pack.sense_voltage_V(),
             cell_voltage_V=self.pack.cell_voltage_V(),
             temperature_C=self.pack.temperature_C(),
+            ntc_voltage_V=self.pack.ntc_voltage_V(),
         )
 
 

@@ -10,8 +10,8 @@ Measurement of cell ``k`` by path ``P`` (C-ADC or S-ADC) of one device::
 ``T_die = T_ambient + R_th P_quiescent`` (steady state; balancing heat is the runtime model's).
 The S path has its own front end and path errors and, unless the spec says it shares the C
 reference (a common-cause choice), its own reference. Trim codes are solved on the C path
-(the datasheet-class chips trim one reference per device) and applied to both paths when the
-reference is shared.
+and on the S path separately (each ADC path has its own gain/offset codes); with a shared
+reference both paths see the same reference state, so a later reference shift moves both.
 
 Life cycle of a population (all times from factory trim, hours)::
 
@@ -35,6 +35,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from bms_emu.afe.adc_params import R_CADC, R_SADC
+from bms_emu.afe.conversion import SIGMA_NOISE_V
 from bms_emu.afe.current_channel import (
     CurrentChannelParams,
     CurrentChannelSpec,
@@ -73,6 +75,7 @@ __all__ = [
     "LIFETIME_POINTS_H",
     "TRIM_STRATEGIES",
     "AccuracyClass",
+    "AdcSpec",
     "ChipPopulation",
     "ChipSpec",
     "TrimPlan",
@@ -177,6 +180,26 @@ LIFETIME_POINTS_H: dict[str, float | None] = {
 
 
 @dataclass(frozen=True)
+class AdcSpec:
+    """ADC paths of the design (a chip-config section); timing constants in adc_params."""
+
+    __pydantic_config__ = {"extra": "forbid"}  # noqa: RUF012 - strict config section
+
+    thermal_noise_V: float = SIGMA_NOISE_V
+    c_decimation: int = R_CADC
+    s_decimation: int = R_SADC
+
+    def __post_init__(self) -> None:
+        check_spec_fields(self)
+        if not self.thermal_noise_V >= 0:
+            raise FieldProblem("thermal_noise_V", self.thermal_noise_V, "must be >= 0")
+        for name in ("c_decimation", "s_decimation"):
+            r = getattr(self, name)
+            if r < 16 or r & (r - 1):
+                raise FieldProblem(name, r, "must be a power of two >= 16")
+
+
+@dataclass(frozen=True)
 class ChipSpec:
     """One chip design: the distributions every device of it is drawn from."""
 
@@ -193,6 +216,7 @@ class ChipSpec:
     current_channel: CurrentChannelSpec = field(default_factory=CurrentChannelSpec)
     trim: TrimPlan = field(default_factory=TrimPlan)
     trim_format: TrimFormat = field(default_factory=TrimFormat)
+    adc: AdcSpec = field(default_factory=AdcSpec)
     accuracy: AccuracyClass | None = None
 
     @property
@@ -290,32 +314,27 @@ def make_population(
     tester = TrimTesterSpec(plan.tester_noise_uV, plan.tester_gain_error_ppm, plan.tester_offset_uV)
     fmt = spec.trim_format
     trim_rng = g("chip.trim")
+    # Each ADC path is trimmed on the tester (its own gain/offset codes); with a shared reference
+    # both paths observe the same reference state, so a later reference shift moves both.
     state = ReferenceState.new(n)
     result = trim(devices, scheme, trim_rng, state=state, conditions=cond, tester=tester, fmt=fmt)
-    if spec.shares_reference:
-        s_state, s_codes = state, result.codes
-    else:
-        s_state = ReferenceState.new(n)
-        s_codes = trim(s_devices, scheme, trim_rng, state=s_state, conditions=cond,
-                       tester=tester, fmt=fmt).codes
+    s_state = state if spec.shares_reference else ReferenceState.new(n)
+    s_result = trim(s_devices, scheme, trim_rng, state=s_state, conditions=cond, tester=tester,
+                    fmt=fmt)
     state.assemble(plan.assembly_h)
     if s_state is not state:
         s_state.assemble(plan.assembly_h)
-    codes = result.codes
+    codes, s_codes = result.codes, s_result.codes
     t_board = float("nan")
     if board:
         t_board = plan.assembly_h + plan.board_trim_delay_h
         ext = TrimTesterSpec(plan.board_ref_noise_uV, plan.board_ref_gain_error_ppm, 0.0)
         board_rng = g("chip.board_trim")
-        codes = board_trim(devices, result, state, board_rng, temp_die_C=plan.board_temp_C,
-                           t_h=t_board, v_ext_V=plan.board_v_ext_V, tester=ext, fmt=fmt).codes
-        if spec.shares_reference:
-            s_codes = codes
-        else:
-            s_result = replace(result, codes=s_codes)
-            s_codes = board_trim(s_devices, s_result, s_state, board_rng,
-                                 temp_die_C=plan.board_temp_C, t_h=t_board,
-                                 v_ext_V=plan.board_v_ext_V, tester=ext, fmt=fmt).codes
+        codes, s_codes = (
+            board_trim(d, r, st, board_rng, temp_die_C=plan.board_temp_C, t_h=t_board,
+                       v_ext_V=plan.board_v_ext_V, tester=ext, fmt=fmt).codes
+            for d, r, st in ((devices, result, state), (s_devices, s_result, s_state))
+        )
     return ChipPopulation(
         spec=spec,
         strategy=strategy,

@@ -513,3 +513,17 @@ class ReferenceNoise:
                 self._x[k] = y[:, -1]
             out += self._sigma_V[k][:, None] * y
         return out
+
+    def skip(self, n_samples: int) -> None:
+        """Advance the processes by ``n_samples`` without producing them (exact in law).
+
+        An AR(1) state jumps exactly: ``x_{n+m} = a^m x_n + sqrt(1 - a^(2m)) e`` with ``e``
+        standard normal, so a long idle gap costs one draw per process instead of ``m``. The
+        skipped white samples are independent of everything later and need no draws. (The
+        random stream differs from generating and discarding, the distribution does not.)
+        """
+        if n_samples <= 0:
+            return
+        am = self._a[:, None] ** n_samples  # (n_poles, 1)
+        e = self._rng.standard_normal(self._x.shape)
+        self._x = am * self._x + np.sqrt(1.0 - am * am) * e

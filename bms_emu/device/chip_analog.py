@@ -1,0 +1,556 @@
+"""The real analog side of one emulated chip: a device of a chip population over a pack source.
+
+Implements :class:`~bms_emu.device.analog.DeviceAnalog` with the golden models:
+
+* pack sense voltages from a :class:`~bms_emu.sources.PackSource` (sampled at each conversion
+  window's midpoint: the sinc3 weighting is symmetric, so for inputs that are linear over the
+  window the weighted mean is the midpoint value; a short history lets overlapping C and S
+  windows ask for slightly earlier times than the source has reached);
+* the front end (:mod:`bms_emu.afe.frontend`) with open-sense-wire physics during open-wire
+  test currents;
+* the reference (:mod:`bms_emu.afe.reference`) at the die temperature, with lifetime, reflow,
+  hysteresis and white + 1/f noise sampled at the C-ADC rate;
+* die self-heating from quiescent power and the balancing switches' on-resistance losses
+  (:mod:`bms_emu.afe.die_thermal`);
+* the conversion-mode ADC (:mod:`bms_emu.afe.conversion`) and the bit-true digital path:
+  sinc3 code -> raw code -> trim correction with the die-temperature code -> 16-bit cell code
+  (:mod:`bms_emu.afe.adc_params`, :func:`bms_emu.afe.trim.correct_code`);
+* the trim memory image read through its ECC, so injected bit flips raise the chip's ECC flags
+  and an uncorrectable image makes the chip fall back to untrimmed codes.
+
+Faults are injected through :attr:`ChipAnalog.faults` (:class:`AnalogFaults`); they model what
+the diagnostic mechanisms must catch: path gain/offset faults, reference shifts (a shared
+reference moves C and S together: common cause), open sense wires, a stuck mux, trim-memory
+bit flips, supply and oscillator faults, die heating.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from bms_emu.afe.adc_params import (
+    G_IN,
+    cell_code_from_raw,
+    cell_volts_from_code,
+    raw_code_from_sinc3,
+)
+from bms_emu.afe.chip import ChipPopulation
+from bms_emu.afe.conversion import convert_dc
+from bms_emu.afe.current_channel import measure_current_A
+from bms_emu.afe.die_thermal import DieThermalParams, die_temp_code, step_die_temp_C
+from bms_emu.afe.ecc import EccStatus
+from bms_emu.afe.frontend import adc_input_V, open_wire_pin_V
+from bms_emu.afe.reference import ReferenceNoise, ReferenceState, v_ref_V
+from bms_emu.afe.trim import TrimCodes, correct_code, pack_trim_image, read_trim_image
+from bms_emu.device.analog import FAULT_KEYS, ow_channel_mask
+from bms_emu.sim import RandomStreams
+from bms_emu.sources import PackSample, PackSource
+
+__all__ = ["AnalogFaults", "ChipAnalog"]
+
+#: Thermal shutdown threshold of the die (ADBMS6830 class: ~150 C; assumption).
+THERMAL_SHUTDOWN_C = 150.0
+#: Nominal supplies and their OV/UV windows (assumptions, datasheet class).
+VA_NOM_V, VA_WINDOW_V = 5.0, (4.5, 5.5)
+VD_NOM_V, VD_WINDOW_V = 3.3, (2.7, 3.6)
+#: Second reference nominal (REFERENCE.md 2.1: VREF2 valid window 2.988-3.012 V).
+VREF2_NOM_V = 3.0
+#: Floating (open) sense pin relaxes back to its node through the board's filter network and
+#: pin leakage when no test current flows (assumption: 0.1 s).
+OPEN_PIN_TAU_S = 0.1
+#: History kept for windows that start before the source's latest sample (S windows are 8 ms).
+HISTORY_S = 0.05
+
+
+@dataclass
+class AnalogFaults:
+    """Faults injected into one chip's analog side (all off by default).
+
+    Attributes
+    ----------
+    c_gain_ppm, s_gain_ppm : array, shape (n_channels,)
+        Extra gain error of the C / S path per channel.
+    c_offset_uV, s_offset_uV : array, shape (n_channels,)
+        Extra offset per channel.
+    ref_shift_ppm : float
+        Shift of the C reference (moves the S path too when the reference is shared).
+    s_ref_shift_ppm : float
+        Shift of a separate S reference.
+    open_pins : set of int
+        Open sense wires, pins 0..n_channels.
+    mux_stuck_channel : int or None
+        The C-path mux always selects this channel (every C result reads it).
+    trim_bit_flips : list of (word, bit)
+        Bits flipped in the trim memory image (words 0-4 C path, 5-9 S path; 22-bit words).
+    va_V, vd_V : float or None
+        Forced supply voltages.
+    osc_fault : bool
+    die_heat_W : float
+        Extra power dissipated on the die (a hot spot or a shorted switch).
+    """
+
+    n_channels: int = 16
+    c_gain_ppm: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    s_gain_ppm: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    c_offset_uV: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    s_offset_uV: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    ref_shift_ppm: float = 0.0
+    s_ref_shift_ppm: float = 0.0
+    open_pins: set[int] = field(default_factory=set)
+    mux_stuck_channel: int | None = None
+    trim_bit_flips: list[tuple[int, int]] = field(default_factory=list)
+    va_V: float | None = None
+    vd_V: float | None = None
+    osc_fault: bool = False
+    die_heat_W: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("c_gain_ppm", "s_gain_ppm", "c_offset_uV", "s_offset_uV"):
+            a = np.asarray(getattr(self, name), dtype=float)
+            setattr(
+                self,
+                name,
+                np.zeros(self.n_channels)
+                if a.size == 0
+                else np.broadcast_to(a, (self.n_channels,)).copy(),
+            )
+
+
+class _SenseHistory:
+    """Forward-only pack source plus a short history for windows that look back a little."""
+
+    def __init__(self, source: PackSource) -> None:
+        self.source = source
+        self._samples: deque[PackSample] = deque()
+
+    def at(self, t_s: float) -> PackSample:
+        last = self._samples[-1] if self._samples else None
+        if last is None or t_s > last.t_s:
+            s = self.source.sample(t_s)
+            self._samples.append(s)
+            while self._samples and self._samples[0].t_s < t_s - HISTORY_S:
+                self._samples.popleft()
+            return s
+        if t_s == last.t_s:
+            return last
+        # interpolate inside the history (older than the history: the oldest sample)
+        older = [s for s in self._samples if s.t_s <= t_s]
+        if not older:
+            return self._samples[0]
+        a = older[-1]
+        b = next(s for s in self._samples if s.t_s >= t_s)
+        if b.t_s == a.t_s:
+            return a
+        w = (t_s - a.t_s) / (b.t_s - a.t_s)
+        return PackSample(
+            t_s,
+            a.current_A * (1 - w) + b.current_A * w,
+            a.sense_voltage_V * (1 - w) + b.sense_voltage_V * w,
+            a.cell_voltage_V * (1 - w) + b.cell_voltage_V * w,
+            a.temperature_C * (1 - w) + b.temperature_C * w,
+            a.ntc_voltage_V * (1 - w) + b.ntc_voltage_V * w,
+        )
+
+
+class ChipAnalog:
+    """Device ``index`` of ``population`` measuring ``source``: a :class:`DeviceAnalog`.
+
+    Parameters
+    ----------
+    population : ChipPopulation
+        Trimmed population (see :func:`bms_emu.afe.chip.make_population`).
+    index : int
+        Which device of it this chip is.
+    source : PackSource
+        The cells this chip measures (``n_channels`` cells).
+    seed : int
+        Seeds this chip's noise streams (named, so adding streams changes nothing else).
+    lifetime_h : float
+        Age at emulated time 0, hours since factory trim (default: just after the board trim).
+    temp_ambient_C : float
+        Ambient temperature around the chip.
+    """
+
+    def __init__(
+        self,
+        population: ChipPopulation,
+        index: int,
+        source: PackSource,
+        *,
+        seed: int = 0,
+        lifetime_h: float | None = None,
+        temp_ambient_C: float = 25.0,
+    ) -> None:
+        spec = population.spec
+        if source.n_cells != spec.n_channels:
+            raise ValueError(f"source has {source.n_cells} cells, chip has {spec.n_channels}")
+        self.n_channels = spec.n_channels
+        self.spec = spec
+        self.pop = population
+        self.index = i = int(index)
+        self._sel = [i]
+        self._hist = _SenseHistory(source)
+        self.source = source
+        self.lifetime_h0 = (
+            population.lifetime_h("after_reflow") if lifetime_h is None else float(lifetime_h)
+        )
+        self.temp_ambient_C = float(temp_ambient_C)
+        self.faults = AnalogFaults(n_channels=self.n_channels)
+        streams = RandomStreams(seed)
+        self._rng_c = streams.generator(f"analog.{i}.adc_c")
+        self._rng_s = streams.generator(f"analog.{i}.adc_s")
+        self._rng_misc = streams.generator(f"analog.{i}.misc")
+        # per-device parameters (length-1 populations keep the vectorised models unchanged)
+        self._ref = population.devices.reference.take(self._sel)
+        self._s_ref = population.s_devices.reference.take(self._sel)
+        self._sensor = population.devices.sensor
+        self._fe_c = _take(population.frontend, i)
+        self._fe_s = _take(population.s_frontend, i)
+        self._die = DieThermalParams(
+            population.die.r_th_C_per_W[self._sel],
+            population.die.tau_s[self._sel],
+            population.die.p_quiescent_W[self._sel],
+        )
+        self._path_c = (
+            population.devices.path.gain_error_ppm[i],
+            population.devices.path.offset_uV[i],
+        )
+        self._path_s = (
+            population.s_devices.path.gain_error_ppm[i],
+            population.s_devices.path.offset_uV[i],
+        )
+        self._state = _take_state(population.state, i)
+        self._s_state = self._state if spec.shares_reference else _take_state(population.s_state, i)
+        # trim memory: the C path's words 0..4 then the S path's words 5..9, each SECDED-coded
+        board_valid = np.array([np.isfinite(population.t_board_h)])
+        self._image = np.concatenate(
+            [
+                pack_trim_image(
+                    _take_codes(c, i), _scheme(population), board_valid, fmt=spec.trim_format
+                )
+                for c in (population.codes, population.s_codes)
+            ],
+            axis=1,
+        )
+        self._noise_c = ReferenceNoise(
+            self._ref, 1000.0, streams.generator(f"analog.{i}.ref_noise")
+        )
+        self._noise_s = (
+            self._noise_c
+            if spec.shares_reference
+            else ReferenceNoise(self._s_ref, 1000.0, streams.generator(f"analog.{i}.s_ref_noise"))
+        )
+        self._noise_buf: dict[str, npt.NDArray[np.float64]] = {}
+        self._noise_t0: dict[str, int] = {}
+        # dynamic state
+        self._t_s = 0.0
+        self._temp_die_C = float(
+            self.temp_ambient_C + self._die.r_th_C_per_W[0] * self._die.p_quiescent_W[0]
+        )
+        self._duty = np.zeros(self.n_channels)
+        self._pin_V: npt.NDArray[np.float64] | None = None  # held voltages of floating pins
+        self._pin_t_s = 0.0
+
+    # -- time, temperature, reference ---------------------------------------------------------
+
+    def _balance_power_W(self, v_cells: npt.NDArray[np.float64]) -> float:
+        """On-die loss of the discharge switches: I^2 R_on per active channel, duty-weighted."""
+        fe = self._fe_c
+        i_A = v_cells / (fe.bleed_resistance_Ohm + fe.switch_on_resistance_Ohm)
+        return float(np.sum(self._duty * i_A**2 * fe.switch_on_resistance_Ohm))
+
+    def _advance(self, t_s: float, v_cells: npt.NDArray[np.float64]) -> None:
+        """Move the die temperature to ``t_s`` (power held since the last call)."""
+        dt = t_s - self._t_s
+        if dt <= 0:
+            return
+        p_bal = self._balance_power_W(v_cells) + self.faults.die_heat_W
+        self._temp_die_C = float(
+            step_die_temp_C(
+                self._die, np.array([self._temp_die_C]), self.temp_ambient_C, np.array([p_bal]), dt
+            )[0]
+        )
+        self._state.observe_temperature(self._ref, np.array([self._temp_die_C]))
+        if self._s_state is not self._state:
+            self._s_state.observe_temperature(self._s_ref, np.array([self._temp_die_C]))
+        self._t_s = t_s
+
+    @property
+    def temp_die_C(self) -> float:
+        """Die temperature at the last call."""
+        return self._temp_die_C
+
+    def _lifetime_h(self, t_s: float) -> float:
+        return self.lifetime_h0 + t_s / 3600.0
+
+    def _noise_V(self, which: str, t_s: float) -> float:
+        """Reference noise at ``t_s`` from a 1 kHz series made in blocks of 256 samples.
+
+        Requests a little in the past (overlapping S windows) read the current block; gaps jump
+        the noise processes exactly (:meth:`ReferenceNoise.skip`) instead of generating them.
+        """
+        gen = self._noise_c if which == "C" else self._noise_s
+        k = int(t_s * 1000.0)
+        buf, k0 = self._noise_buf.get(which), self._noise_t0.get(which, 0)
+        if buf is None or k >= k0 + buf.size:
+            start = k if buf is None else k0 + buf.size
+            if k > start:
+                gen.skip(k - start)
+                start = k
+            buf = gen.generate(256)[0]
+            self._noise_buf[which], self._noise_t0[which] = buf, start
+            k0 = start
+        return float(buf[min(max(k - k0, 0), buf.size - 1)])
+
+    def _v_ref(self, path: str, t_s: float) -> float:
+        shared = self.spec.shares_reference
+        use_s = path == "S" and not shared
+        params, state = (self._s_ref, self._s_state) if use_s else (self._ref, self._state)
+        v = float(v_ref_V(params, state, np.array([self._temp_die_C]), self._lifetime_h(t_s))[0])
+        shift = self.faults.s_ref_shift_ppm if use_s else self.faults.ref_shift_ppm
+        return v * (1 + 1e-6 * shift) + self._noise_V("S" if use_s else "C", t_s)
+
+    # -- trim image --------------------------------------------------------------------------
+
+    def _trim(self, path: str) -> tuple[TrimCodes, int]:
+        """Trim codes of ``path`` as the chip reads them (through ECC), and the worst ECC status
+        of the whole trim memory (the flags do not say which path)."""
+        image = self._image.copy()
+        for word, bit in self.faults.trim_bit_flips:
+            image[0, word] ^= np.uint32(1 << bit)
+        half = image.shape[1] // 2
+        fmt = self.spec.trim_format
+        c_codes, _, _, c_status = read_trim_image(image[:, :half], fmt=fmt)
+        s_codes, _, _, s_status = read_trim_image(image[:, half:], fmt=fmt)
+        worst = max(int(c_status[0]), int(s_status[0]))
+        return (c_codes if path == "C" else s_codes), worst
+
+    # -- the conversion chain -----------------------------------------------------------------
+
+    def _convert(
+        self, v_adc_V: npt.NDArray[np.float64], path: str, t_mid_s: float, decimation: int
+    ) -> npt.NDArray[np.float64]:
+        """ADC input (cell-referred, V) -> measured volts through the bit-true digital path."""
+        g_ppm, o_uV = self._path_c if path == "C" else self._path_s
+        v = v_adc_V * (1 + 1e-6 * g_ppm) + 1e-6 * o_uV
+        v_ref = self._v_ref(path, t_mid_s) * np.ones_like(v)
+        rng = self._rng_c if path == "C" else self._rng_s
+        d = convert_dc(G_IN * v, v_ref, rng, self.spec.adc.thermal_noise_V, R=decimation)
+        raw = raw_code_from_sinc3(d, decimation)
+        codes, _ = self._trim(path)
+        fmt = self.spec.trim_format
+        die_code = die_temp_code(
+            np.array([self._temp_die_C]),
+            self._sensor_1(),
+            lsb_C=fmt.die_temp_lsb_C,
+            bits=fmt.die_temp_bits,
+            rng=self._rng_misc,
+        )
+        corr = correct_code(
+            raw,
+            codes.gain[0],
+            codes.tempco[0],
+            codes.offset[0],
+            die_code[0],
+            codes.board[0],
+            fmt=fmt,
+        )
+        return cell_volts_from_code(cell_code_from_raw(corr))
+
+    def _sensor_1(self) -> Any:
+        s = self._sensor
+        return type(s)(s.offset_C[self._sel], s.gain_error_ppm[self._sel], s.noise_C_rms[self._sel])
+
+    def _pins_V(
+        self, sample: PackSample, t_s: float, ow_mask: npt.NDArray[np.bool_], dt_window_s: float
+    ) -> npt.NDArray[np.float64]:
+        """Pin voltages C0..Cn with open wires: floating pins hold, relax, or slew under OW."""
+        node = np.concatenate([[0.0], np.cumsum(sample.sense_voltage_V)])
+        open_ = np.zeros(self.n_channels + 1, dtype=bool)
+        for p in self.faults.open_pins:
+            open_[p] = True
+        if not open_.any():
+            self._pin_V = None
+            return node
+        if self._pin_V is None:
+            self._pin_V = node.copy()
+            self._pin_t_s = t_s
+        # without a test current a floating pin relaxes towards its node (filter network)
+        a = np.exp(-max(t_s - self._pin_t_s, 0.0) / OPEN_PIN_TAU_S)
+        held = np.where(open_, node + (self._pin_V - node) * a, node)
+        # the test current of channel n acts on its top pin C_n, pulling it down; channel 1's
+        # current also pulls C0 up (the ADBMS6830 OW scheme as documented in device.analog)
+        pull = np.zeros(self.n_channels + 1)
+        pull[1:][ow_mask] = -1.0
+        if ow_mask[0]:
+            pull[0] = +1.0
+        pins = held.copy()
+        for direction in (-1, +1):
+            sel = open_ & (pull == direction)
+            if sel.any():
+                moved = open_wire_pin_V(node, sel, held, self._fe_c, direction, dt_window_s)
+                pins[sel] = moved[sel]
+        self._pin_V, self._pin_t_s = pins, t_s
+        return pins
+
+    def measure_cells(
+        self, t0_s: float, t1_s: float, path: str, ow: int = 0
+    ) -> npt.NDArray[np.float64]:
+        """See :meth:`~bms_emu.device.analog.DeviceAnalog.measure_cells`."""
+        if path not in ("C", "S"):
+            raise ValueError(f"path must be 'C' or 'S', got {path!r}")
+        t_mid = 0.5 * (t0_s + t1_s)
+        sample = self._hist.at(t_mid)
+        self._advance(max(t_mid, self._t_s), sample.sense_voltage_V)
+        pins = self._pins_V(sample, t_mid, ow_channel_mask(ow, self.n_channels), t1_s - t0_s)
+        v_diff = np.diff(pins)
+        if path == "C" and self.faults.mux_stuck_channel is not None:
+            v_diff = np.full(self.n_channels, v_diff[self.faults.mux_stuck_channel])
+        fe = self._fe_c if path == "C" else self._fe_s
+        v_adc = adc_input_V(fe, v_diff[np.newaxis, :])[0]
+        gain = self.faults.c_gain_ppm if path == "C" else self.faults.s_gain_ppm
+        off = self.faults.c_offset_uV if path == "C" else self.faults.s_offset_uV
+        v_adc = v_adc * (1 + 1e-6 * gain) + 1e-6 * off
+        r = self.spec.adc.c_decimation if path == "C" else self.spec.adc.s_decimation
+        return self._convert(v_adc, path, t_mid, r)
+
+    def measure_aux(self, t0_s: float, t1_s: float, path: str = "aux") -> npt.NDArray[np.float64]:
+        """GPIO1..10: the pack's NTC dividers on the first GPIOs, the rest at 0 V.
+
+        Converted through the C reference and trim (the aux ADC shares them: assumption).
+        """
+        if path not in ("aux", "raux"):
+            raise ValueError(f"path must be 'aux' or 'raux', got {path!r}")
+        t_mid = 0.5 * (t0_s + t1_s)
+        sample = self._hist.at(t_mid)
+        gpio = np.zeros(10)
+        n = min(10, sample.ntc_voltage_V.size)
+        gpio[:n] = sample.ntc_voltage_V[:n]
+        return self._convert(gpio, "C", t_mid, self.spec.adc.c_decimation)
+
+    def measure_current_A(self, t0_s: float, t1_s: float) -> float:
+        """Current channel (extension): shunt + amplifier errors at the die temperature."""
+        t_mid = 0.5 * (t0_s + t1_s)
+        sample = self._hist.at(t_mid)
+        cur = self.pop.current
+        one = type(cur)(
+            cur.shunt_uOhm_nominal,
+            cur.gain_nominal,
+            cur.shunt_err_ppm[self._sel],
+            cur.shunt_tempco_ppm_per_C,
+            cur.gain_err_ppm[self._sel],
+            cur.gain_tempco_ppm_per_C[self._sel],
+            cur.offset_uV[self._sel],
+            cur.offset_tempco_uV_per_C[self._sel],
+            cur.full_scale_A,
+        )
+        return float(measure_current_A(one, np.array([sample.current_A]), self._temp_die_C)[0])
+
+    def measure_status(self, t_s: float) -> dict[str, float]:
+        """VREF2 through the C path, die temperature from the sensor, supplies, sum of cells."""
+        sample = self._hist.at(t_s)
+        self._advance(max(t_s, self._t_s), sample.sense_voltage_V)
+        vref2_true = VREF2_NOM_V
+        if not self.spec.shares_reference:
+            # VREF2 is the separate second reference when the design has one
+            vref2_true = (
+                float(
+                    v_ref_V(
+                        self._s_ref,
+                        self._s_state,
+                        np.array([self._temp_die_C]),
+                        self._lifetime_h(t_s),
+                    )[0]
+                )
+                * (1 + 1e-6 * self.faults.s_ref_shift_ppm)
+                * VREF2_NOM_V
+                / self._s_ref.v_nom_V[0]
+            )
+        vref2 = float(
+            self._convert(np.array([vref2_true]), "C", t_s, self.spec.adc.c_decimation)[0]
+        )
+        fmt = self.spec.trim_format
+        itmp = (
+            float(
+                die_temp_code(
+                    np.array([self._temp_die_C]),
+                    self._sensor_1(),
+                    lsb_C=fmt.die_temp_lsb_C,
+                    bits=fmt.die_temp_bits,
+                )[0]
+            )
+            * fmt.die_temp_lsb_C
+        )
+        sc = float(np.sum(sample.sense_voltage_V))
+        return {
+            "vref2_V": vref2,
+            "itmp_C": itmp,
+            "va_V": VA_NOM_V if self.faults.va_V is None else self.faults.va_V,
+            "vd_V": VD_NOM_V if self.faults.vd_V is None else self.faults.vd_V,
+            "sc_V": sc,
+            "vres_V": 1.5,
+            "vmv_V": 0.0,
+            "vpv_V": sc,
+        }
+
+    def set_balance(self, t_s: float, on: npt.NDArray[Any]) -> None:
+        """Discharge switches: the pack sees R_bleed / duty per cell; the die heats by I^2 R_on."""
+        sample = self._hist.at(max(t_s, self._t_s))
+        self._advance(max(t_s, self._t_s), sample.sense_voltage_V)
+        duty = np.clip(np.asarray(on, dtype=float), 0.0, 1.0)
+        self._duty = duty
+        r = self._fe_c.bleed_resistance_Ohm + self._fe_c.switch_on_resistance_Ohm
+        with np.errstate(divide="ignore"):
+            self.source.set_balance_resistance(
+                np.where(duty > 0, r / np.maximum(duty, 1e-12), np.inf)
+            )
+
+    def fault_state(self, t_s: float) -> dict[str, bool]:
+        """What the chip's own monitors see: thermal, supplies, oscillator, trim ECC."""
+        _, worst = self._trim("C")
+        va = VA_NOM_V if self.faults.va_V is None else self.faults.va_V
+        vd = VD_NOM_V if self.faults.vd_V is None else self.faults.vd_V
+        out = {
+            "thermal_shutdown": self._temp_die_C > THERMAL_SHUTDOWN_C,
+            "va_ov": va > VA_WINDOW_V[1],
+            "va_uv": va < VA_WINDOW_V[0],
+            "vd_ov": vd > VD_WINDOW_V[1],
+            "vd_uv": vd < VD_WINDOW_V[0],
+            "osc_fault": self.faults.osc_fault,
+            "trim_ecc_corrected": worst == EccStatus.CORRECTED,
+            "trim_ecc_uncorrectable": worst == EccStatus.UNCORRECTABLE,
+        }
+        assert set(out) == set(FAULT_KEYS)
+        return out
+
+
+def _take(fe: Any, i: int) -> Any:
+    from dataclasses import replace
+
+    sl = slice(i, i + 1)
+    return replace(
+        fe,
+        offset_uV=fe.offset_uV[sl],
+        gain_ppm=fe.gain_ppm[sl],
+        inl_uV=fe.inl_uV[sl],
+        cm_error_uV=fe.cm_error_uV[sl],
+        leakage_nA=fe.leakage_nA[sl],
+    )
+
+
+def _take_state(state: ReferenceState, i: int) -> ReferenceState:
+    return ReferenceState(state.hyst_m[i : i + 1].copy(), state.t_assembly_h[i : i + 1].copy())
+
+
+def _take_codes(codes: TrimCodes, i: int) -> TrimCodes:
+    sl = slice(i, i + 1)
+    return TrimCodes(codes.gain[sl], codes.tempco[sl], codes.offset[sl], codes.board[sl])
+
+
+def _scheme(pop: ChipPopulation) -> Any:
+    return pop.spec.trim.scheme_for(pop.strategy)[0]
