@@ -96,6 +96,10 @@ class DeviceAnalog(Protocol):
         """GPIO1..GPIO10 voltages, shape ``(10,)`` (V); ``path`` "aux" or "raux" (redundant)."""
         ...
 
+    def measure_current_A(self, t0_s: float, t1_s: float) -> float:
+        """Current channel (bms-emu extension): pack current over the window, measured (A)."""
+        ...
+
     def measure_status(self, t_s: float) -> dict[str, float]:
         """Internal voltages and die temperature at ``t_s``; keys :data:`STATUS_KEYS`."""
         ...
@@ -257,6 +261,12 @@ class IdealAnalog:
         else:
             raise ValueError(f"path must be 'C' or 'S', got {path!r}")
         return quantise_V(self._open_wire(v, ow))
+
+    def measure_current_A(self, t0_s: float, t1_s: float) -> float:
+        """Exact pack current at the window midpoint (0 A for a plain callable source)."""
+        if hasattr(self._source, "sample"):
+            return float(self._source.sample(0.5 * (t0_s + t1_s)).current_A)
+        return 0.0
 
     def measure_aux(self, t0_s: float, t1_s: float, path: str = "aux") -> npt.NDArray[np.float64]:
         """See :meth:`DeviceAnalog.measure_aux`."""

@@ -50,13 +50,20 @@ __all__ = [
     "CLEARED",
     "IIR_PARAMETER",
     "POLL_SOURCES",
+    "CURRENT_LSB_A",
+    "CURRENT_POR",
     "POR",
+    "current_group_bytes",
     "VPV_DIVIDER",
     "Device",
 ]
 
 #: Register value after a clear command (as raw 16-bit pattern).
 CLEARED: Final = -0x8000
+#: LSB of the current-channel result (extension): 1 mA (the channel's offset is tens of mA).
+CURRENT_LSB_A: Final = 1e-3
+#: CUR group after power-on: the largest code (like 0x7FFF for cells), counter 0.
+CURRENT_POR: Final = bytes.fromhex("ffffff7f0000")
 #: Register value after power-on, sleep and SRST.
 POR: Final = 0x7FFF
 #: FC[2:0] -> divider of ``y += (x - y) / k``, derived from the golden filter's table
@@ -175,6 +182,21 @@ _POR_WORDS: Final = {
 }
 
 
+def current_group_bytes(current_A: float, conversion_count: int) -> bytes:
+    """The CUR register group (extension, read by RDI): where a current result lives.
+
+    Bytes 0-3: signed 32-bit current, LSB :data:`CURRENT_LSB_A` (saturating); bytes 4-5: the
+    low 16 bits of the C conversion counter of the window it was sampled in (the cells read
+    with that counter were converted synchronously).
+
+    >>> current_group_bytes(-1.5, 7).hex()
+    '24faffff0700'
+    """
+    code = int(np.clip(round(current_A / CURRENT_LSB_A), -(2**31), 2**31 - 1))
+    return code.to_bytes(4, "little", signed=True) + (conversion_count & 0xFFFF).to_bytes(
+        2, "little")
+
+
 def _codes(v_V: npt.NDArray[np.float64]) -> npt.NDArray[np.int16]:
     return volts_to_code(v_V)
 
@@ -254,7 +276,7 @@ class Device:
         self._aux = np.full(12, POR, dtype=np.int16)  # G1..G10, VMV, VPV
         self._rax = np.full(10, POR, dtype=np.int16)
         self._stat = {k: POR for k in ("VREF2", "ITMP", "VREF3", "VD", "VA", "VRES")}
-        self._groups: dict[str, bytes] = {}
+        self._groups: dict[str, bytes] = {"CUR": CURRENT_POR}
         for k in _CELL_KINDS:
             self._publish(k)
         self._publish_aux()
@@ -454,6 +476,9 @@ class Device:
         self._live["CV"] = codes
         self._publish("CV")
         self._ct = (self._ct + 1) & 0x1FFF
+        # extension: the current channel converts in the same window as the cells
+        i_A = self.analog.measure_current_A(te - self._tc, te)
+        self._groups["CUR"] = current_group_bytes(i_A, self._ct)
         self._c_run += 1
         # Cell OV/UV against CFGB thresholds (12-bit codes = top bits of the 16-bit code).
         self._update_ovuv(codes)

@@ -13,6 +13,8 @@ Device index 0 is the device nearest the host throughout (see
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -346,6 +348,19 @@ class HostDriver:
         volts = code_to_volts(codes)
         volts[(codes == CELL_CLEARED_CODE) | (codes == CELL_POWER_ON_CODE)] = np.nan
         return volts
+
+    def read_current(self) -> list[tuple[float, int]]:
+        """Current channel (bms-emu extension RDI): ``(current_A, conversion_count)`` per device.
+
+        The count is the low 16 bits of the C conversion counter of the window the current was
+        sampled in; a power-on value reads as ``(nan, 0)``.
+        """
+        out = []
+        for data in self.read("RDI"):
+            code = int.from_bytes(data[0:4], "little", signed=True)
+            count = int.from_bytes(data[4:6], "little")
+            out.append((math.nan if code == 2**31 - 1 else code * 1e-3, count))
+        return out
 
     def read_status(self, groups: str = "ABCDE") -> list[dict[str, int]]:
         """Read the status groups named by letter and merge their fields per device."""

@@ -261,6 +261,8 @@ _TABLE: tuple[_Row, ...] = (
     ("RSTCC", 0x02E, _A, 0, None, False, True, (), 0),
     ("SRST", 0x027, _A, 0, None, False, True, (), 0),
     ("RDSID", 0x02C, _R, 6, "SID", False, False, (), 0),
+    # --- bms-emu extensions (EXTENSION_RANGES; docs/protocol.md "Extensions") -----------
+    ("RDI", 0x6E0, _R, 6, "CUR", False, False, (), 0),
 )
 # fmt: on
 

@@ -159,3 +159,19 @@ def test_same_seed_same_readings():
         host.wait(2e-3)
         reads.append(host.read_cells("C"))
     np.testing.assert_array_equal(reads[0], reads[1])
+
+
+def test_current_channel_is_read_with_its_conversion_count():
+    """Extension RDI: the current of the same window as the cells, with the channel's errors."""
+    emu, host = _emulate(n=2)
+    assert all(np.isnan(i) for i, _ in host.read_current())
+    emu.set_current_A(140.0)
+    host.start_cell_conversion(cont=True)
+    host.wait(10e-3)
+    (i0, n0), (i1, n1) = host.read_current()
+    st = host.read_status("C")
+    assert n0 == ((st[0]["CT"] << 2) | st[0]["CTS"]) & 0xFFFF
+    # target chip: 2 uV offset / 100 uOhm = 20 mA rms, 500 ppm gain: well inside 1 A at 140 A
+    for i in (i0, i1):
+        assert abs(i - 140.0) < 1.0
+    assert (i0, i1) != (140.0, 140.0)  # the channel's errors show
