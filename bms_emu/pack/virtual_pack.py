@@ -21,6 +21,7 @@ import numpy as np
 from bms_emu.pack.interconnect import balance_currents_A, sense_voltages_V
 from bms_emu.pack.ntc import beta_r_Ohm, divider_voltage_V, steinhart_hart_r_Ohm
 from bms_emu.pack.ocv import ENTROPIC_MV_PER_K, OCV25_V, SocTable
+from bms_emu.pack.step_kernel import steps_no_balancing
 from bms_emu.pack.thevenin import GAS_CONSTANT_J_PER_MOL_K, T_REF_K, ZERO_C_IN_K
 from bms_emu.pack.warburg import foster_ladder, ladder_impedance
 from bms_emu.sim import RandomStreams
@@ -143,6 +144,8 @@ class VirtualPack:
 
         # step-size cache (exponentials depend only on h)
         self._cached_dt_s = -1.0
+        self._current_1 = np.zeros(1)
+        self._empty = np.zeros(0)
         self._decay = np.empty(0)
         self._r_gain_Ohm = np.empty(0)
         self._th_decay = 1.0
@@ -161,6 +164,17 @@ class VirtualPack:
         self._soc_per_A_chg = self._soc_per_A_dis * self._eta  # charge side: losses
         self._soc_sd = self._sd_soc_per_s * dt_s
         self._cached_dt_s = dt_s
+        # the compiled step's views of the same constants
+        self._decay_1d = np.ascontiguousarray(decay)
+        self._r_gain_1d = np.ascontiguousarray(self._r_el_Ohm * (1.0 - decay))
+        self._soc_sd_arr = np.ascontiguousarray(np.broadcast_to(self._soc_sd, (self.n_cells,)))
+        n = self.n_cells
+        self._per_a_dis = np.ascontiguousarray(np.broadcast_to(self._soc_per_A_dis, (n,)))
+        self._per_a_chg = np.ascontiguousarray(np.broadcast_to(self._soc_per_A_chg, (n,)))
+        self._coef = np.array([
+            th_decay, self._th_heat_gain_K_per_W, self._ambient_C + ZERO_C_IN_K,
+            self._ea_over_r_K, self._ea_over_r_ref,
+        ])  # fmt: skip
 
     def _r_factor(self) -> np.ndarray:
         """Resistance multiplier vs 25 C / SOC factor 1, shape (n_cells,)."""
@@ -202,6 +216,11 @@ class VirtualPack:
             self._prepare(dt_s)
         i_pack = float(current_A)
         self._current_A = i_pack
+        if not self._balancing:
+            self._current_1[0] = i_pack
+            self._run_compiled(self._current_1)
+            self.t_s += dt_s
+            return
         soc = self._soc
         temp_K = self._temp_K
         # resistance factor (inlined _r_factor: this is the hot path)
@@ -213,19 +232,13 @@ class VirtualPack:
             f *= np.interp(soc, self._soc_factor.soc, self._soc_factor.value)
         # heat terms are accumulated already multiplied by (1 - a)/hA, the thermal gain
         gain = self._th_heat_gain_K_per_W
-        j: np.ndarray | float
-        if self._balancing:
-            r0 = self._r0_nom_Ohm * f
-            j = i_pack + self._bleed_A(r0)  # (n_cells,)
-            # coulombic losses only on charge (J < 0)
-            d_soc = j * np.where(j < 0.0, self._soc_per_A_chg, self._soc_per_A_dis)
-            dtemp = (j * j * gain) * r0
-            jf = j * f
-        else:
-            j = i_pack  # scalar: broadcasting keeps the step free of per-cell copies
-            d_soc = (self._soc_per_A_chg if i_pack < 0.0 else self._soc_per_A_dis) * i_pack
-            dtemp = self._r0_nom_Ohm * (i_pack * i_pack * gain) * f
-            jf = i_pack * f
+        # balancing (the compiled kernel covers the rest): cell currents differ per cell
+        r0 = self._r0_nom_Ohm * f
+        j = i_pack + self._bleed_A(r0)  # (n_cells,)
+        # coulombic losses only on charge (J < 0)
+        d_soc = j * np.where(j < 0.0, self._soc_per_A_chg, self._soc_per_A_dis)
+        dtemp = (j * j * gain) * r0
+        jf = j * f
         dudt = np.interp(soc, self._dudt.soc, self._dudt.value)  # inlined SocTable call
 
         self._soc = soc - (d_soc + self._soc_sd)
@@ -242,6 +255,37 @@ class VirtualPack:
         temp_K += dtemp
         self._temp_K = temp_K
         self.t_s += dt_s
+
+    def run(self, dt_s: float, currents_A: np.ndarray) -> None:
+        """Take ``len(currents_A)`` steps of ``dt_s``, step ``k`` at mean current ``currents_A[k]``.
+
+        Same result as calling :meth:`step` in a loop; without balancing the whole loop runs
+        compiled (no per-step Python overhead).
+        """
+        i = np.ascontiguousarray(currents_A, dtype=float)
+        if not dt_s > 0.0:
+            raise ValueError(f"dt_s must be > 0, got {dt_s}")
+        if self._balancing:
+            for i_k in i:
+                self.step(dt_s, float(i_k))
+            return
+        if i.size == 0:
+            return
+        if dt_s != self._cached_dt_s:
+            self._prepare(dt_s)
+        self._run_compiled(i)
+        self._current_A = float(i[-1])
+        self.t_s += dt_s * i.size
+
+    def _run_compiled(self, currents_A: np.ndarray) -> None:
+        sf = self._soc_factor
+        steps_no_balancing(
+            currents_A, self._soc, self._v_el_V, self._temp_K, self._decay_1d,
+            self._r_gain_1d, self._g_el_S, self._r0_nom_Ohm, self._soc_sd_arr, self._per_a_dis,
+            self._per_a_chg, self._coef,
+            self._empty if sf is None else sf.soc, self._empty if sf is None else sf.value,
+            self._dudt.soc, self._dudt.value,
+        )  # fmt: skip
 
     def advance_to(self, t_s: float, current_A: float) -> None:
         """Step from ``self.t_s`` to ``t_s`` with the current held at ``current_A``.
@@ -285,6 +329,7 @@ class VirtualPack:
     def set_ambient_temp(self, temp_C: float) -> None:
         """Ambient temperature the cells exchange heat with."""
         self._ambient_C = float(temp_C)
+        self._cached_dt_s = -1.0  # the compiled step holds the ambient among its constants
 
     # ------------------------------------------------------------------ outputs
 
@@ -397,3 +442,4 @@ class VirtualPack:
         self._g_bleed_S = np.array(state["g_bleed_S"], dtype=float)
         self._balancing = bool(np.any(self._g_bleed_S > 0))
         self._ambient_C = float(state["ambient_temp_C"])
+        self._cached_dt_s = -1.0

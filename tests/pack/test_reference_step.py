@@ -161,3 +161,29 @@ def test_vectorised_step_matches_scalar_reference() -> None:
         np.testing.assert_allclose(pack.temperature_C(), ref.temp, rtol=1e-12, atol=0)
         np.testing.assert_allclose(pack.snapshot()["v_el_V"], ref.v, rtol=1e-10, atol=1e-18)
         np.testing.assert_allclose(pack.cell_voltage_V(), ref.terminal(i), rtol=1e-12, atol=0)
+
+
+def test_compiled_steps_follow_ambient_changes_at_constant_step() -> None:
+    """The compiled step caches constants per step size; an ambient change must reach it."""
+    pack = VirtualPack(make_config(**CFG), seed=3)
+    ref = ScalarCells(pack)
+    for k in range(30):
+        if k == 10:
+            pack.set_ambient_temp(40.0)
+            ref.amb = 40.0
+        pack.step(5.0, 120.0)
+        ref.step(5.0, 120.0)
+    np.testing.assert_allclose(pack.temperature_C(), ref.temp, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(pack.soc(), ref.soc, rtol=1e-12, atol=0)
+
+
+def test_batch_run_equals_stepping() -> None:
+    currents = np.random.default_rng(8).uniform(-150.0, 150.0, 500)
+    a = VirtualPack(make_config(**CFG), seed=1)
+    b = VirtualPack(make_config(**CFG), seed=1)
+    a.run(2.0, currents)
+    for i in currents:
+        b.step(2.0, float(i))
+    sa, sb = a.snapshot(), b.snapshot()
+    for key in sa:
+        np.testing.assert_array_equal(sa[key], sb[key], err_msg=key)
