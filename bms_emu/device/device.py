@@ -336,6 +336,15 @@ class Device:
         return self._cc
 
     @property
+    def next_event_s(self) -> float:
+        """Time of the next internal event (result, wake-up, timeout, sleep); ``inf`` if none.
+
+        For hosts that run the device against a wall clock and must act when registers change
+        (the serial bridge's shadow image).
+        """
+        return self._next
+
+    @property
     def asleep(self) -> bool:
         """True while the device sleeps or is waking up (it does not take part in windows)."""
         return self._asleep_or_waking()
