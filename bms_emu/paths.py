@@ -6,9 +6,10 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["DEFAULT_PACK", "DEFAULT_PROFILE", "configs_dir", "shipped_config"]
+__all__ = ["DEFAULT_CHIP", "DEFAULT_PACK", "DEFAULT_PROFILE", "configs_dir", "shipped_config"]
 
 DEFAULT_PACK = "packs/lfp_16s_280Ah.yaml"
+DEFAULT_CHIP = "chips/bmic_target_1mV.yaml"
 DEFAULT_PROFILE = "profiles/storage_cycle.yaml"
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bms_emu.cli.main import main
-from bms_emu.trace import read_trace_csv, trace_header
+from bms_emu.trace import cell_columns, read_trace_csv, trace_header
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -21,13 +21,30 @@ def test_run_with_constant_current_writes_trace(tmp_path, capsys, nmc_pack_path)
                "--dt-s", "1", "--record-every-s", "10", "--out", str(out)])
     assert rc == 0
     header, data = read_trace_csv(out)
-    assert header == trace_header(16)
+    assert header == trace_header(16) + cell_columns("v_meas_", "_V", 16)
     assert data.shape == (61, len(header))
-    np.testing.assert_allclose(data[:, 0], np.arange(0, 601, 10.0))
+    # rows are stamped at the conversion's midpoint, just after each record time (the first
+    # after the reference's 5 ms power-up)
+    np.testing.assert_allclose(data[:, 0], np.arange(0, 601, 10.0), atol=1e-2)
     assert np.all(data[:, 1] == 50.0)
     soc = data[:, [header.index(f"soc_{i:02d}") for i in range(16)]]
     assert np.all(np.diff(soc, axis=0) < 0)  # discharging
-    assert "600 s emulated" in capsys.readouterr().out
+    sense = data[:, [header.index(c) for c in cell_columns("v_sense_", "_V", 16)]]
+    meas = data[:, [header.index(c) for c in cell_columns("v_meas_", "_V", 16)]]
+    err = np.abs(meas - sense)
+    assert err.max() < 1e-3  # the target chip's class
+    assert err.max() > 10e-6  # and it is a real chip, not a copy of the truth
+    out_text = capsys.readouterr().out
+    assert "600 s emulated" in out_text and "bmic_target_1mV" in out_text
+
+
+def test_run_without_chip_writes_the_pack_trace(tmp_path, nmc_pack_path):
+    out = tmp_path / "p.csv"
+    assert main(["run", "--no-chip", "--pack", str(nmc_pack_path), "--seconds", "60",
+                 "--out", str(out)]) == 0
+    header, data = read_trace_csv(out)
+    assert header == trace_header(16)
+    np.testing.assert_array_equal(data[:, 0], np.arange(0, 61, 1.0))
 
 
 def test_run_with_csv_profile(tmp_path):
@@ -38,7 +55,7 @@ def test_run_with_csv_profile(tmp_path):
     header, data = read_trace_csv(out)
     i = data[:, header.index("current_A")]
     t = data[:, 0]
-    assert i[t == 65.0][0] == 280.0 and i[t == 115.0][0] == -210.0
+    assert i[np.argmin(abs(t - 65.0))] == 280.0 and i[np.argmin(abs(t - 115.0))] == -210.0
 
 
 def test_run_rejects_bad_arguments(tmp_path, capsys):

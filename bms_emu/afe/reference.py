@@ -47,8 +47,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import nnls
-from scipy.signal import lfilter
 
 from bms_emu.errors import check_spec_fields
 
@@ -484,6 +482,8 @@ class ReferenceNoise:
 
     def _fit_variances(self, f_min_Hz: float) -> FloatArray:
         """Variance of each process per unit ``k^2`` (V^2/Hz at 1 Hz), fitted to ``1/f``."""
+        from scipy.optimize import nnls  # imported here: keeps scipy off the start-up path
+
         f = np.geomspace(10 * f_min_Hz, self.fs_Hz / 2, 400)
         cos_w = np.cos(2.0 * np.pi * f / self.fs_Hz)[:, None]
         a = self._a[None, :]
@@ -495,6 +495,8 @@ class ReferenceNoise:
 
     def generate(self, n_samples: int) -> FloatArray:
         """Next ``n_samples`` of noise, shape ``(n_devices, n_samples)``, volts."""
+        from scipy.signal import lfilter  # imported here: scipy.signal costs ~2 s at start-up
+
         n_poles = self._a.size
         w = self._rng.standard_normal((n_samples, n_poles + 1, self._x.shape[1]))
         out = self._white_sigma_V[:, None] * w[:, n_poles, :].T  # (n_devices, n_samples)

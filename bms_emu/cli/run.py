@@ -1,7 +1,10 @@
-"""``bms-emu run``: run the virtual pack (and, once it exists, the chip) and write a trace.
+"""``bms-emu run``: run the virtual pack measured by an emulated chip, and write a trace.
 
 With no arguments it runs the embedded defaults: the 16-cell 280 Ah LFP pack through the shipped
-storage cycle for one hour, writing ``bms-emu-out/trace.csv``.
+storage cycle for one hour, measured by a ``bmic_target_1mV`` chip the way firmware reads it
+(host driver -> SPI frames -> device -> analog chain): each trace row holds the pack's truth and
+the chip's C-ADC reading, and the summary gives the chip's worst error per cell. ``--no-chip``
+runs the pack alone. Output: ``bms-emu-out/trace.csv``.
 """
 
 from __future__ import annotations
@@ -16,11 +19,24 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from bms_emu.config import load_pack, load_profile
-from bms_emu.paths import DEFAULT_PACK, DEFAULT_PROFILE, shipped_config
+from bms_emu.config import load_chip, load_pack, load_profile
+from bms_emu.emulator import build_emulator
+from bms_emu.host import HostDriver
+from bms_emu.paths import DEFAULT_CHIP, DEFAULT_PACK, DEFAULT_PROFILE, shipped_config
 from bms_emu.profile import CurrentProfile
 from bms_emu.sources import VirtualPackSource
-from bms_emu.trace import TraceFormatError, TraceWriter, read_trace_csv, trace_header
+from bms_emu.trace import (
+    TraceFormatError,
+    TraceWriter,
+    cell_columns,
+    read_trace_csv,
+    trace_header,
+)
+
+#: Longest host silence between records: the chip's watchdog sleeps it after ~2 s.
+POLL_S = 1.0
+#: Wait after ADCV: a 1 ms conversion plus margin.
+CONVERSION_WAIT_S = 1.5e-3
 
 
 def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,6 +46,8 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: igno
         description=__doc__,
     )
     p.add_argument("--pack", type=Path, help=f"pack YAML (default: configs/{DEFAULT_PACK})")
+    p.add_argument("--chip", type=Path, help=f"chip YAML (default: configs/{DEFAULT_CHIP})")
+    p.add_argument("--no-chip", action="store_true", help="run the pack alone")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--current-A", type=float, help="constant pack current, + discharges")
     src.add_argument(
@@ -71,19 +89,30 @@ def run(args: argparse.Namespace) -> int:
         profile = CurrentProfile.constant(args.current_A)
     else:
         profile = load_profile_file(args.profile or shipped_config(DEFAULT_PROFILE))
-    source = VirtualPackSource.from_config(pack_cfg, profile, seed=args.seed)
+    seed = pack_cfg.seed if args.seed is None else args.seed
+    if args.no_chip:
+        source = VirtualPackSource.from_config(pack_cfg, profile, seed=seed)
+        measure = None
+    else:
+        chip = load_chip(args.chip or shipped_config(DEFAULT_CHIP))
+        emu = build_emulator(chip, pack_cfg, 1, seed=seed, profile=profile,
+                             max_step_s=args.dt_s)
+        source = emu.modules[0]
+        measure = _ChipReader(emu)
     source.max_step_s = args.dt_s
     n = source.n_cells
+    header = trace_header(n) + (cell_columns("v_meas_", "_V", n) if measure else [])
 
     n_rows = int(math.floor(args.seconds / record_s + 1e-9)) + 1
     v_min = np.full(n, np.inf)
     v_max = np.full(n, -np.inf)
     t_max = np.full(n, -np.inf)
+    err_max = np.zeros(n)
     soc_start = source.pack.soc().copy()
     wall0 = time.perf_counter()
     interrupted = False
     try:
-        with TraceWriter(args.out, trace_header(n)) as writer, Progress(
+        with TraceWriter(args.out, header) as writer, Progress(
             TextColumn("[bold]run[/]"),
             BarColumn(),
             TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
@@ -95,12 +124,20 @@ def run(args: argparse.Namespace) -> int:
             task = progress.add_task("run", total=args.seconds)
             for k in range(n_rows):
                 t = min(k * record_s, args.seconds)
-                s = source.sample(t)
+                if measure is None:
+                    s = source.sample(t)
+                    extra: tuple[np.ndarray, ...] = ()
+                else:
+                    v_meas = measure.read_cells_at(t)
+                    s = source.sample(source.t_s)  # the state the conversion saw
+                    # chip error against what is at its pins (busbar drops are not its error)
+                    np.maximum(err_max, np.abs(v_meas - s.sense_voltage_V), out=err_max)
+                    extra = (v_meas,)
                 soc = source.pack.soc()
                 writer.write_row(
                     np.concatenate(
                         ([s.t_s, s.current_A], s.cell_voltage_V, s.sense_voltage_V, soc,
-                         s.temperature_C)
+                         s.temperature_C, *extra)
                     )
                 )
                 np.minimum(v_min, s.cell_voltage_V, out=v_min)
@@ -116,12 +153,45 @@ def run(args: argparse.Namespace) -> int:
         return 130
 
     table = Table(title=f"{pack_cfg.name}: {args.seconds:g} s emulated in {wall:.2f} s wall")
-    for col in ("cell", "V min", "V max", "SOC start", "SOC end", "T max C"):
+    cols = ["cell", "V min", "V max", "SOC start", "SOC end", "T max C"]
+    if measure is not None:
+        cols.append("chip |err| max mV")
+    for col in cols:
         table.add_column(col, justify="right")
     soc_end = source.pack.soc()
     for i in range(n):
-        table.add_row(str(i), f"{v_min[i]:.4f}", f"{v_max[i]:.4f}", f"{soc_start[i]:.4f}",
-                      f"{soc_end[i]:.4f}", f"{t_max[i]:.2f}")
+        row = [str(i), f"{v_min[i]:.4f}", f"{v_max[i]:.4f}", f"{soc_start[i]:.4f}",
+               f"{soc_end[i]:.4f}", f"{t_max[i]:.2f}"]
+        if measure is not None:
+            row.append(f"{1e3 * err_max[i]:.3f}")
+        table.add_row(*row)
     Console().print(table)
-    print(f"trace: {args.out} ({n_rows} rows x {len(trace_header(n))} columns)")
+    if measure is not None:
+        print(f"chip {measure.name}: worst single-reading error {1e3 * err_max.max():.3f} mV "
+              f"over {n_rows} conversions x {n} cells")
+    print(f"trace: {args.out} ({n_rows} rows x {len(header)} columns)")
     return 0
+
+
+class _ChipReader:
+    """Reads the emulated chip like firmware: ADCV, wait, RDCV*, polling to stay awake."""
+
+    def __init__(self, emu) -> None:  # type: ignore[no-untyped-def]
+        self.emu = emu
+        self.name = emu.population.spec.name
+        self.host = HostDriver(emu.chain.transfer, 1, delay=emu.chain.delay)
+        self.host.wakeup()
+        self.host.write_config_a({"REFON": 1})
+        self.host.wait(5e-3)  # REFUP
+
+    def read_cells_at(self, t_s: float) -> np.ndarray:
+        """Start a conversion at ``t_s`` (or now, if later) and return its C-ADC result (V)."""
+        chain = self.emu.chain
+        while t_s - chain.t_s > POLL_S:
+            self.host.wait(POLL_S)
+            self.host.read_status("A")  # any traffic keeps the watchdog fed
+        if t_s > chain.t_s:
+            self.host.wait(t_s - chain.t_s)
+        self.host.start_cell_conversion()
+        self.host.wait(CONVERSION_WAIT_S)
+        return self.host.read_cells("C")[0]

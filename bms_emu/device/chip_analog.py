@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bms_emu.afe.adc_params import (
+    F_MOD_HZ,
     G_IN,
     cell_code_from_raw,
     cell_volts_from_code,
@@ -45,7 +46,13 @@ from bms_emu.afe.current_channel import measure_current_A
 from bms_emu.afe.die_thermal import DieThermalParams, die_temp_code, step_die_temp_C
 from bms_emu.afe.ecc import EccStatus
 from bms_emu.afe.frontend import adc_input_V, open_wire_pin_V
-from bms_emu.afe.reference import ReferenceNoise, ReferenceState, v_ref_V
+from bms_emu.afe.reference import (
+    T0_C,
+    ReferenceNoise,
+    ReferenceState,
+    reference_error_ppm,
+    v_ref_V,
+)
 from bms_emu.afe.trim import TrimCodes, correct_code, pack_trim_image, read_trim_image
 from bms_emu.device.analog import FAULT_KEYS, ow_channel_mask
 from bms_emu.sim import RandomStreams
@@ -245,6 +252,11 @@ class ChipAnalog:
             if spec.shares_reference
             else ReferenceNoise(self._s_ref, 1000.0, streams.generator(f"analog.{i}.s_ref_noise"))
         )
+        self._trim_cache: (
+            tuple[tuple[tuple[int, int], ...], tuple[TrimCodes, TrimCodes, int]] | None
+        ) = None
+        self._streams = streams
+        self._rec_noise: dict[tuple[str, float], tuple[ReferenceNoise, float]] = {}
         self._noise_buf: dict[str, npt.NDArray[np.float64]] = {}
         self._noise_t0: dict[str, int] = {}
         # dynamic state
@@ -289,20 +301,23 @@ class ChipAnalog:
         return self.lifetime_h0 + t_s / 3600.0
 
     def _noise_V(self, which: str, t_s: float) -> float:
-        """Reference noise at ``t_s`` from a 1 kHz series made in blocks of 256 samples.
+        """Reference noise at ``t_s`` from a 1 kHz series made in blocks.
 
         Requests a little in the past (overlapping S windows) read the current block; gaps jump
         the noise processes exactly (:meth:`ReferenceNoise.skip`) instead of generating them.
+        Blocks are short after a gap (sparse single conversions use one sample of each) and
+        long when conversions run back to back.
         """
         gen = self._noise_c if which == "C" else self._noise_s
         k = int(t_s * 1000.0)
         buf, k0 = self._noise_buf.get(which), self._noise_t0.get(which, 0)
         if buf is None or k >= k0 + buf.size:
             start = k if buf is None else k0 + buf.size
+            block = 256
             if k > start:
                 gen.skip(k - start)
-                start = k
-            buf = gen.generate(256)[0]
+                start, block = k, 16
+            buf = gen.generate(block)[0]
             self._noise_buf[which], self._noise_t0[which] = buf, start
             k0 = start
         return float(buf[min(max(k - k0, 0), buf.size - 1)])
@@ -319,7 +334,18 @@ class ChipAnalog:
 
     def _trim(self, path: str) -> tuple[TrimCodes, int]:
         """Trim codes of ``path`` as the chip reads them (through ECC), and the worst ECC status
-        of the whole trim memory (the flags do not say which path)."""
+        of the whole trim memory (the flags do not say which path).
+
+        The decode is cached for the present set of injected bit flips (the image only changes
+        through them).
+        """
+        key = tuple(self.faults.trim_bit_flips)
+        if self._trim_cache is None or self._trim_cache[0] != key:
+            self._trim_cache = (key, self._read_trim())
+        c_codes, s_codes, worst = self._trim_cache[1]
+        return (c_codes if path == "C" else s_codes), worst
+
+    def _read_trim(self) -> tuple[TrimCodes, TrimCodes, int]:
         image = self._image.copy()
         for word, bit in self.faults.trim_bit_flips:
             image[0, word] ^= np.uint32(1 << bit)
@@ -327,8 +353,7 @@ class ChipAnalog:
         fmt = self.spec.trim_format
         c_codes, _, _, c_status = read_trim_image(image[:, :half], fmt=fmt)
         s_codes, _, _, s_status = read_trim_image(image[:, half:], fmt=fmt)
-        worst = max(int(c_status[0]), int(s_status[0]))
-        return (c_codes if path == "C" else s_codes), worst
+        return c_codes, s_codes, max(int(c_status[0]), int(s_status[0]))
 
     # -- the conversion chain -----------------------------------------------------------------
 
@@ -418,6 +443,295 @@ class ChipAnalog:
         v_adc = v_adc * (1 + 1e-6 * gain) + 1e-6 * off
         r = self.spec.adc.c_decimation if path == "C" else self.spec.adc.s_decimation
         return self._convert(v_adc, path, t_mid, r)
+
+    def measure_record(
+        self,
+        t0_s: npt.ArrayLike,
+        t1_s: npt.ArrayLike,
+        path: str = "C",
+        *,
+        n_avg: int = 1,
+        t_conv_s: float | None = None,
+        with_current: bool = False,
+        duty: npt.ArrayLike | None = None,
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None]:
+        """A record of conversions at many times in one call (the EIS engine's sample path).
+
+        **Exact path** (``n_avg = 1``): bit-for-bit what ``measure_cells(t0_s[k], t1_s[k],
+        path)`` returns called for k = 0, 1, ... in turn, and the chip's state (random streams
+        included) ends up the same. The time-sequential parts (pack source, die temperature,
+        reference hysteresis and noise) run per sample exactly as there; the conversion
+        arithmetic (front end, sinc3 quantisation, trim correction, code format) runs once on
+        the whole ``(n, n_channels)`` block, and the trim image is decoded once. Open sense
+        wires fall back to :meth:`measure_cells` per sample.
+
+        **Averaged fast path** (``n_avg = K > 1``, statistically equivalent): each sample is
+        the mean of the 16-bit codes of ``K`` consecutive conversions ``t_conv_s`` apart, the
+        last one on ``(t0_s[k], t1_s[k])``. Per block: the pack is sampled once at the block's
+        centre (the boxcar's magnitude, ``1 - (pi f K t_conv)^2/6``, is not simulated: 0.17 %
+        at 1 Hz for K = 32 at 1 ms; it is common to the voltage and current samples, so it
+        cancels in an impedance), the die temperature follows the exact first-order response
+        to the per-block balancing power (one filter pass over the record, uniform spacing
+        required), the hysteresis play operator runs as a running max/min, the reference
+        (static part) is evaluated for all blocks at once, and the reference noise (white +
+        1/f) comes from a generator at the block rate on its own named stream
+        (``analog.<i>.ref_noise_record``: block means of the 1 kHz noise have the block-rate
+        white level; 1/f is continuous across consecutive records). ADC noise and the code
+        quantisation are drawn per conversion.
+
+        Parameters
+        ----------
+        t0_s, t1_s : array_like, shape (n,)
+            Conversion windows (of the last conversion of each block), increasing.
+        path : {"C", "S"}
+        n_avg : int
+        t_conv_s : float, optional
+            Spacing of averaged conversions (default: the path's decimation period).
+        with_current : bool
+            Also sample the current channel at each block centre.
+        duty : array_like, shape (n, n_channels), optional
+            Balancing duty to apply from each sample's block centre on (as :meth:`set_balance`
+            would, called only where the duty changes). Default: leave the switches as they are.
+
+        Returns
+        -------
+        v_V : ndarray, shape (n, n_channels)
+            Measured cell voltages (volts of the (mean) 16-bit code).
+        current_A : ndarray, shape (n,), or None
+        """
+        if path not in ("C", "S"):
+            raise ValueError(f"path must be 'C' or 'S', got {path!r}")
+        t0 = np.atleast_1d(np.asarray(t0_s, dtype=float))
+        t1 = np.atleast_1d(np.asarray(t1_s, dtype=float))
+        if t0.shape != t1.shape or t0.ndim != 1:
+            raise ValueError("t0_s and t1_s must be 1-D arrays of the same length")
+        n, nch = t0.size, self.n_channels
+        k_avg = int(n_avg)
+        if k_avg < 1:
+            raise ValueError(f"n_avg must be >= 1, got {n_avg}")
+        duty_a = None if duty is None else np.broadcast_to(np.asarray(duty, float), (n, nch))
+        r = self.spec.adc.c_decimation if path == "C" else self.spec.adc.s_decimation
+        if t_conv_s is None:
+            t_conv_s = r / F_MOD_HZ
+        exact = k_avg == 1
+        if self.faults.open_pins:
+            if not exact:
+                raise ValueError("open-wire faults need n_avg = 1 (per-sample pin physics)")
+            v_rows, c_rows = [], []
+            for k in range(n):
+                if duty_a is not None and (k == 0 or np.any(duty_a[k] != duty_a[k - 1])):
+                    self.set_balance(0.5 * (t0[k] + t1[k]), duty_a[k])
+                v_rows.append(self.measure_cells(t0[k], t1[k], path))
+                if with_current:
+                    c_rows.append(self.measure_current_A(t0[k], t1[k]))
+            return np.array(v_rows).reshape(n, nch), (np.array(c_rows) if with_current else None)
+        t_mid = 0.5 * (t0 + t1) - 0.5 * (k_avg - 1) * t_conv_s
+        sense = np.empty((n, nch))
+        i_true = np.empty(n)
+        temp = np.empty(n)
+        vref = np.empty(n)
+        duty_rec = np.empty((n, nch))
+        src = self.source
+        fast = hasattr(src, "advance_to") and hasattr(src, "pack") and hasattr(src, "current_at")
+        t_die0, t_s0 = self._temp_die_C, self._t_s
+        for k in range(n):  # time-sequential state: pack (and, exact path: die, reference)
+            tm = float(t_mid[k])
+            if duty_a is not None and (k == 0 or np.any(duty_a[k] != duty_a[k - 1])):
+                if exact:
+                    self.set_balance(tm, duty_a[k])
+                else:
+                    self._set_switches(duty_a[k])
+            last = self._hist._samples[-1] if self._hist._samples else None
+            if fast and (last is None or tm > last.t_s):
+                src.advance_to(tm)
+                sv = src.pack.sense_voltage_V()
+                i_true[k] = src.current_at(src.pack.t_s)
+            else:
+                smp = self._hist.at(tm)
+                sv = smp.sense_voltage_V
+                i_true[k] = smp.current_A
+            sense[k] = sv
+            duty_rec[k] = self._duty
+            if exact:
+                self._advance(max(tm, self._t_s), sv)
+                self._pin_V = None
+                temp[k] = self._temp_die_C
+                vref[k] = self._v_ref(path, tm)
+        if fast and n:
+            self._hist._samples.append(src.sample(float(src.pack.t_s)))
+        if not exact and n:
+            temp, vref = self._record_die_and_reference(path, t_mid, sense, duty_rec, t_die0, t_s0)
+        # vectorised conversion chain, same element-wise arithmetic as measure_cells/_convert
+        node = np.concatenate([np.zeros((n, 1)), np.cumsum(sense, axis=1)], axis=1)
+        v_diff = np.diff(node, axis=1)
+        if path == "C" and self.faults.mux_stuck_channel is not None:
+            v_diff = np.repeat(v_diff[:, self.faults.mux_stuck_channel][:, None], nch, axis=1)
+        fe = self._fe_c if path == "C" else self._fe_s
+        v_adc = adc_input_V(fe, v_diff)
+        gain = self.faults.c_gain_ppm if path == "C" else self.faults.s_gain_ppm
+        off = self.faults.c_offset_uV if path == "C" else self.faults.s_offset_uV
+        v_adc = v_adc * (1 + 1e-6 * gain) + 1e-6 * off
+        g_ppm, o_uV = self._path_c if path == "C" else self._path_s
+        v = v_adc * (1 + 1e-6 * g_ppm) + 1e-6 * o_uV
+        v_ref = vref[:, None] * np.ones_like(v)
+        rng = self._rng_c if path == "C" else self._rng_s
+        if not exact:
+            v = np.broadcast_to(v[:, None, :], (n, k_avg, nch))
+            v_ref = np.broadcast_to(v_ref[:, None, :], (n, k_avg, nch))
+        d = convert_dc(G_IN * v, v_ref, rng, self.spec.adc.thermal_noise_V, R=r)
+        raw = raw_code_from_sinc3(d, r)
+        codes, _ = self._trim(path)
+        fmt = self.spec.trim_format
+        die_code = die_temp_code(
+            temp[None, :],
+            self._sensor_1(),
+            lsb_C=fmt.die_temp_lsb_C,
+            bits=fmt.die_temp_bits,
+            rng=self._rng_misc,
+        )[0]
+        die_full = np.broadcast_to(die_code.reshape((n,) + (1,) * (raw.ndim - 1)), raw.shape)
+        corr = correct_code(
+            raw,
+            codes.gain[0],
+            codes.tempco[0],
+            codes.offset[0],
+            die_full,
+            codes.board[0],
+            fmt=fmt,
+        )
+        cc = cell_code_from_raw(corr)
+        v_out = cell_volts_from_code(cc if exact else cc.mean(axis=1))
+        cur = None
+        if with_current:
+            cur = np.asarray(
+                measure_current_A(self._current_params(), i_true[None, :], temp[None, :])[0]
+            )
+        return v_out, cur
+
+    def _set_switches(self, duty: npt.ArrayLike) -> None:
+        """Balancing switches without advancing the die (the record's fast path does that)."""
+        d = np.clip(np.asarray(duty, dtype=float), 0.0, 1.0)
+        self._duty = d
+        r = self._fe_c.bleed_resistance_Ohm + self._fe_c.switch_on_resistance_Ohm
+        with np.errstate(divide="ignore"):
+            self.source.set_balance_resistance(np.where(d > 0, r / np.maximum(d, 1e-12), np.inf))
+
+    def _record_die_and_reference(
+        self,
+        path: str,
+        t_mid: npt.NDArray[np.float64],
+        sense: npt.NDArray[np.float64],
+        duty: npt.NDArray[np.float64],
+        t_die0: float,
+        t_s0: float,
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Die temperature and reference (with noise) at each block centre, all at once.
+
+        The die follows ``T_k = T_ss,k + (T_{k-1} - T_ss,k) exp(-dt_k / tau)`` with the
+        balancing power of block k held since the previous block (as :meth:`_advance` does);
+        the recursion is one linear filter pass. Returns (temp_C, v_ref_V), each shape (n,).
+        """
+        from scipy.signal import lfilter
+
+        fe = self._fe_c
+        i_A = sense / (fe.bleed_resistance_Ohm + fe.switch_on_resistance_Ohm)
+        # power held over the interval before sample k is the one at the previous call
+        p = np.sum(duty * i_A**2 * fe.switch_on_resistance_Ohm, axis=1) + self.faults.die_heat_W
+        t_prev = np.concatenate([[t_s0], t_mid[:-1]])
+        dt = np.maximum(t_mid - t_prev, 0.0)
+        tau = float(self._die.tau_s[0])
+        a = np.exp(-dt / tau)
+        t_ss = self.temp_ambient_C + float(self._die.r_th_C_per_W[0]) * (
+            float(self._die.p_quiescent_W[0]) + p
+        )
+        if np.allclose(a[1:], a[1] if a.size > 1 else 0.0, rtol=0, atol=1e-12):
+            # T_k = a_k T_{k-1} + (1 - a_k) T_ss,k, constant a after the first sample
+            first = t_ss[0] + (t_die0 - t_ss[0]) * a[0]
+            if a.size > 1:
+                ac = float(a[1])
+                rest, _ = lfilter([1.0 - ac], [1.0, -ac], t_ss[1:], zi=np.array([ac * first]))
+                temp = np.concatenate([[first], rest])
+            else:
+                temp = np.array([first])
+        else:
+            temp = np.empty_like(t_ss)
+            x = t_die0
+            for k in range(t_ss.size):  # irregular spacing: plain recursion
+                x = t_ss[k] + (x - t_ss[k]) * a[k]
+                temp[k] = x
+        # hysteresis play operator over the record: running max / min per side of T0
+        use_s = path == "S" and not self.spec.shares_reference
+        params, state = (self._s_ref, self._s_state) if use_s else (self._ref, self._state)
+        hyst = np.empty_like(temp)
+        m = float(state.hyst_m[0])
+        d = temp - T0_C
+        span = float(params.hyst_full_C[0] - params.hyst_threshold_C[0])
+        f = np.clip((np.abs(d) - float(params.hyst_threshold_C[0])) / span, 0.0, 1.0)
+        if np.all(d > 0):
+            hyst[:] = np.maximum.accumulate(np.maximum(2.0 * f - 1.0, m))
+        elif np.all(d < 0):
+            hyst[:] = np.minimum.accumulate(np.minimum(1.0 - 2.0 * f, m))
+        else:
+            for k in range(temp.size):
+                m = max(m, 2 * f[k] - 1) if d[k] > 0 else (min(m, 1 - 2 * f[k]) if d[k] < 0 else m)
+                hyst[k] = m
+        for st, pr in ((self._state, self._ref), (self._s_state, self._s_ref)):
+            st.hyst_m = np.array([hyst[-1]]) if st is state else st.hyst_m
+            if st is not state:
+                for x in temp:  # the other reference's memory follows the same path
+                    st.observe_temperature(pr, np.array([x]))
+        err = reference_error_ppm(
+            params,
+            temp[None, :],
+            (self.lifetime_h0 + t_mid / 3600.0)[None, :],
+            hyst_m=hyst[None, :],
+            t_assembly_h=state.t_assembly_h,
+        )[0]
+        shift = self.faults.s_ref_shift_ppm if use_s else self.faults.ref_shift_ppm
+        v_ref = float(params.v_nom_V[0]) * (1.0 + 1e-6 * err) * (1 + 1e-6 * shift)
+        v_ref = v_ref + self._record_noise_V("S" if use_s else "C", t_mid)
+        self._temp_die_C = float(temp[-1])
+        self._t_s = max(float(t_mid[-1]), t_s0)
+        return temp, v_ref
+
+    def _record_noise_V(self, which: str, t_mid: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Reference noise at the block rate of a uniformly spaced record (own named stream)."""
+        if t_mid.size < 2:
+            return np.zeros(t_mid.size)
+        dt = float(np.median(np.diff(t_mid)))
+        fs = 1.0 / dt
+        key = (which, round(fs, 9))
+        gen_t = self._rec_noise.get(key)
+        if gen_t is None:
+            params = self._ref if which == "C" else self._s_ref
+            gen = ReferenceNoise(
+                params,
+                fs,
+                self._streams.generator(f"analog.{self.index}.ref_noise_record.{which}.{fs:g}"),
+                f_min_Hz=min(1e-4, fs / 40.0),
+            )
+            gen_t = (gen, float(t_mid[0]))
+        gen, t_next = gen_t
+        gap = int(round((float(t_mid[0]) - t_next) * fs))
+        if gap > 0:
+            gen.skip(gap)
+        out = gen.generate(t_mid.size)[0]
+        self._rec_noise[key] = (gen, float(t_mid[-1]) + dt)
+        return out
+
+    def _current_params(self) -> Any:
+        c = self.pop.current
+        return type(c)(
+            c.shunt_uOhm_nominal,
+            c.gain_nominal,
+            c.shunt_err_ppm[self._sel],
+            c.shunt_tempco_ppm_per_C,
+            c.gain_err_ppm[self._sel],
+            c.gain_tempco_ppm_per_C[self._sel],
+            c.offset_uV[self._sel],
+            c.offset_tempco_uV_per_C[self._sel],
+            c.full_scale_A,
+        )
 
     def measure_aux(self, t0_s: float, t1_s: float, path: str = "aux") -> npt.NDArray[np.float64]:
         """GPIO1..10: the pack's NTC dividers on the first GPIOs, the rest at 0 V.
