@@ -454,3 +454,8 @@ def config_json_schema(kind: str | None = None) -> dict[str, Any]:
         "title": "bms-emu config",
         "oneOf": list(schemas.values()),
     }
+
+
+# The HIL rig's kinds (scenario, can_mapping; issue 8) live in their own module, which registers
+# them in CONFIG_KINDS; imported here so every loader knows them.
+import bms_emu.scenario_config  # noqa: E402,F401
