@@ -45,7 +45,6 @@ from bms_emu.afe.current_channel import (
 from bms_emu.afe.die_thermal import (
     DieThermalParams,
     DieThermalSpec,
-    TempSensorParams,
     TempSensorSpec,
     die_temp_code,
     sample_die_thermal,
@@ -293,7 +292,8 @@ def make_population(
     n, m = n_devices, spec.n_channels
     g = streams.generator
     ref = sample_reference(n, spec.reference, g("chip.reference"))
-    s_ref = ref if spec.s_reference is None else sample_reference(n, spec.s_reference, g("chip.s_reference"))
+    s_ref = (ref if spec.s_reference is None
+             else sample_reference(n, spec.s_reference, g("chip.s_reference")))
     sensor = sample_temp_sensor(n, spec.sensor, g("chip.sensor"))
 
     def path(ps: PathSpec, rng: np.random.Generator) -> MeasurementPath:
@@ -395,16 +395,12 @@ def cell_error_V(
     fe = pop.frontend if path == "C" else pop.s_frontend
     state = pop.state_at(t_h, path)
     fmt = pop.spec.trim_format
-    devices = Devices(
-        devices.reference.take(sl),
-        MeasurementPath(devices.path.gain_error_ppm[sl], devices.path.offset_uV[sl]),
-        _take_sensor(devices.sensor, sl),
-    )
-    state = ReferenceState(state.hyst_m[sl].copy(), state.t_assembly_h[sl].copy())
+    devices = Devices(devices.reference.take(sl), devices.path.take(sl), devices.sensor.take(sl))
+    state = state.take(sl)
     if hyst_m is not None:
         state.hyst_m[:] = hyst_m
-    fe = _take_frontend(fe, sl)
-    die = DieThermalParams(pop.die.r_th_C_per_W[sl], pop.die.tau_s[sl], pop.die.p_quiescent_W[sl])
+    fe = fe.take(sl)
+    die = pop.die.take(sl)
 
     v = np.asarray(v_cell_V, dtype=float)
     temps = np.asarray(temp_ambient_C, dtype=float)
@@ -457,18 +453,3 @@ def tme_V(
                                    device_slice=sl)
                 np.maximum(out[sl], np.abs(err).max(axis=(2, 3)), out=out[sl])
     return out
-
-
-def _take_sensor(sensor: TempSensorParams, sl: slice) -> TempSensorParams:
-    return TempSensorParams(sensor.offset_C[sl], sensor.gain_error_ppm[sl], sensor.noise_C_rms[sl])
-
-
-def _take_frontend(fe: FrontEndParams, sl: slice) -> FrontEndParams:
-    return replace(
-        fe,
-        offset_uV=fe.offset_uV[sl],
-        gain_ppm=fe.gain_ppm[sl],
-        inl_uV=fe.inl_uV[sl],
-        cm_error_uV=fe.cm_error_uV[sl],
-        leakage_nA=fe.leakage_nA[sl],
-    )

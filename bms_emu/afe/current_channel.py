@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bms_emu.afe.per_device import PerDevice
 from bms_emu.errors import FieldProblem
 
 __all__ = [
@@ -58,7 +59,7 @@ class CurrentChannelSpec:
 
 
 @dataclass(frozen=True)
-class CurrentChannelParams:
+class CurrentChannelParams(PerDevice):
     """Per-device current-channel errors, arrays shaped (n_devices,)."""
 
     shunt_uOhm_nominal: float

@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from bms_emu.afe.fixed_point import quantize
+from bms_emu.afe.per_device import PerDevice
 from bms_emu.afe.reference import per_device
 from bms_emu.errors import check_spec_fields
 
@@ -63,7 +64,7 @@ def _device_fields(obj: object) -> int:
 
 
 @dataclass(frozen=True)
-class DieThermalParams:
+class DieThermalParams(PerDevice):
     """Per-device lumped thermal parameters, each shaped ``(n_devices,)``.
 
     Attributes
@@ -210,7 +211,7 @@ def simulate_die_temp_C(
 
 
 @dataclass(frozen=True)
-class TempSensorParams:
+class TempSensorParams(PerDevice):
     """Per-device die-temperature sensor errors, each shaped ``(n_devices,)``.
 
     Attributes

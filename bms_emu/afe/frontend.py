@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bms_emu.afe.per_device import PerDevice
 from bms_emu.errors import FieldProblem
 
 __all__ = [
@@ -84,7 +85,7 @@ class FrontEndSpec:
 
 
 @dataclass(frozen=True)
-class FrontEndParams:
+class FrontEndParams(PerDevice):
     """Per-device, per-channel front-end errors, arrays shaped (n_devices, n_channels).
 
     ``inl_uV`` is the peak of a parabolic INL bow that is zero at 0 V and at full scale (the

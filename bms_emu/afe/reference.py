@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bms_emu.afe.per_device import PerDevice
 from bms_emu.errors import check_spec_fields
 
 __all__ = [
@@ -97,7 +98,7 @@ def _as_device_array(name: str, value: ArrayLike, n: int | None) -> FloatArray:
 
 
 @dataclass(frozen=True)
-class ReferenceParams:
+class ReferenceParams(PerDevice):
     """Per-device reference parameters; every field is a float array shaped ``(n_devices,)``.
 
     Attributes
@@ -168,12 +169,6 @@ class ReferenceParams:
             raise TypeError(f"unknown reference parameters: {sorted(unknown)}")
         base.update(values)
         return cls(**{k: np.full(n_devices, v, dtype=np.float64) for k, v in base.items()})
-
-    def take(self, idx: ArrayLike) -> ReferenceParams:
-        """Sub-population ``idx`` (index array or boolean mask over devices)."""
-        return ReferenceParams(
-            **{f.name: getattr(self, f.name)[idx] for f in dataclasses.fields(self)}
-        )
 
 
 @dataclass(frozen=True)
@@ -302,7 +297,7 @@ def hysteresis_update(params: ReferenceParams, m: ArrayLike, temp_die_C: ArrayLi
 
 
 @dataclass
-class ReferenceState:
+class ReferenceState(PerDevice):
     """History-dependent state of each reference (mutable; arrays shaped ``(n_devices,)``).
 
     Attributes

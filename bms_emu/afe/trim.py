@@ -80,6 +80,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bms_emu.afe.adc_params import RAW_LSB_V
 from bms_emu.afe.die_thermal import (
     TempSensorParams,
     TempSensorSpec,
@@ -89,7 +90,6 @@ from bms_emu.afe.die_thermal import (
 from bms_emu.afe.ecc import EccStatus
 from bms_emu.afe.ecc import decode as ecc_decode
 from bms_emu.afe.ecc import encode as ecc_encode
-from bms_emu.afe.adc_params import RAW_LSB_V
 from bms_emu.afe.fixed_point import (
     from_field,
     quantize,
@@ -97,6 +97,7 @@ from bms_emu.afe.fixed_point import (
     saturate,
     to_field,
 )
+from bms_emu.afe.per_device import PerDevice
 from bms_emu.afe.reference import (
     ReferenceParams,
     ReferenceSpec,
@@ -325,7 +326,7 @@ def correct_code_float(
 
 
 @dataclass(frozen=True)
-class MeasurementPath:
+class MeasurementPath(PerDevice):
     """Per-device errors of the measurement path (front end + ADC), each ``(n_devices,)``.
 
     Assumed temperature-independent (the ratiometric ADC leaves the reference as the dominant
@@ -447,7 +448,7 @@ class TrimScheme(Enum):
 
 
 @dataclass(frozen=True)
-class TrimCodes:
+class TrimCodes(PerDevice):
     """Integer trim codes per device, each int64 ``(n_devices,)``."""
 
     gain: IntArray
