@@ -42,6 +42,7 @@ __all__ = [
     "FieldProblem",
     "PackConfig",
     "StrictModel",
+    "SweepConfig",
     "config_json_schema",
     "chip_spec",
     "load_chip",
@@ -282,6 +283,193 @@ def chip_spec(cfg: StrictModel) -> ChipSpec:
 
 
 # --------------------------------------------------------------------------------------------
+# Sweep (issue 6): population x conditions -> TME, fallout ppm, reports, history
+# --------------------------------------------------------------------------------------------
+
+#: Parameters whose spread can be split over lot / wafer / die: name -> (ChipSpec section,
+#: mean field, sigma field). The mean is shifted per lot and per wafer; the die sigma shrinks so
+#: the total variance stays the chip's.
+HIERARCHY_PARAMETERS: dict[str, tuple[str, str, str]] = {
+    "reference.a1": ("reference", "a1_mean_ppm_per_C", "a1_sigma_ppm_per_C"),
+    "reference.a2": ("reference", "a2_mean_ppm_per_C2", "a2_sigma_ppm_per_C2"),
+    "reference.hyst": ("reference", "hyst_mean_ppm", "hyst_sigma_ppm"),
+    "reference.reflow": ("reference", "reflow_mean_ppm", "reflow_sigma_ppm"),
+    "reference.drift": ("reference", "drift_mean_ppm_per_sqrt_kh", "drift_sigma_ppm_per_sqrt_kh"),
+    "frontend.gain": ("frontend", "gain_ppm_mean", "gain_ppm_sigma"),
+    "frontend.cm_error": (
+        "frontend", "cm_error_uV_per_position", "cm_error_uV_per_position_sigma"
+    ),
+}
+
+
+class LinearGridConfig(StrictModel):
+    """``n`` equally spaced points from ``start`` to ``stop`` (inclusive; ``n = 1``: start)."""
+
+    start: float
+    stop: float
+    n: int = Field(ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _check(self) -> LinearGridConfig:
+        if self.stop < self.start:
+            raise FieldProblem("stop", self.stop, f"must be >= start ({self.start:g})")
+        return self
+
+    def values(self) -> list[float]:
+        """The grid points."""
+        import numpy as np
+
+        return [float(x) for x in np.linspace(self.start, self.stop, self.n)]
+
+
+class HierarchyShareConfig(StrictModel):
+    """Fractions of one parameter's variance that are common to a lot / to a wafer."""
+
+    lot_fraction: Fraction = 0.0
+    wafer_fraction: Fraction = 0.0
+
+    @model_validator(mode="after")
+    def _check(self) -> HierarchyShareConfig:
+        if self.lot_fraction + self.wafer_fraction > 1.0:
+            raise FieldProblem(
+                "wafer_fraction", self.wafer_fraction, "lot_fraction + wafer_fraction must be <= 1"
+            )
+        return self
+
+
+class PopulationConfig(StrictModel):
+    """Lot -> wafer -> die hierarchy. A wafer is the unit of random-number generation."""
+
+    dies_per_wafer: int = Field(default=1000, ge=1, le=100_000)
+    wafers_per_lot: int = Field(default=25, ge=1, le=1000)
+    spread: dict[str, HierarchyShareConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> PopulationConfig:
+        bad = sorted(set(self.spread) - set(HIERARCHY_PARAMETERS))
+        if bad:
+            raise FieldProblem(
+                "spread", bad, f"known parameters: {', '.join(HIERARCHY_PARAMETERS)}"
+            )
+        return self
+
+
+class ChemistryConfig(StrictModel):
+    """Cell-voltage grid of one chemistry and the SOC window its OCV slope is read over."""
+
+    v_cell_V: LinearGridConfig
+    soc_window: tuple[Fraction, Fraction] = (0.2, 0.9)
+
+    @model_validator(mode="after")
+    def _check(self) -> ChemistryConfig:
+        if self.soc_window[1] <= self.soc_window[0]:
+            raise FieldProblem("soc_window", list(self.soc_window), "must be [low, high]")
+        return self
+
+
+def _default_chemistries() -> dict[str, ChemistryConfig]:
+    return {
+        "lfp": ChemistryConfig(v_cell_V=LinearGridConfig(start=2.5, stop=3.65, n=6)),
+        "nmc": ChemistryConfig(v_cell_V=LinearGridConfig(start=3.0, stop=4.2, n=6)),
+    }
+
+
+class ConditionsConfig(StrictModel):
+    """The grid every device is evaluated on (TME = max |error| over it)."""
+
+    temp_C: LinearGridConfig = LinearGridConfig(start=0.0, stop=65.0, n=14)
+    chemistries: dict[Literal["lfp", "nmc"], ChemistryConfig] = Field(
+        default_factory=_default_chemistries, min_length=1
+    )
+    lifetime_points: tuple[Literal["as_trimmed", "after_reflow", "1000h", "10y"], ...] = Field(
+        default=("as_trimmed", "after_reflow", "1000h", "10y"), min_length=1
+    )
+
+
+Strategy = Literal["none", "one_point", "two_point", "two_point_board"]
+
+
+class StudyConfig(StrictModel):
+    """One chip design, a population size and the trim strategies applied to the same devices.
+
+    ``lifetime_points`` and ``chemistries`` narrow the sweep's conditions for this study (e.g. a
+    board-level requirement "after trim" next to a lifetime study of the same chip).
+    """
+
+    name: str | None = Field(default=None, description="label; default: the chip's name")
+    chip: str = Field(description="chip config: path relative to the sweep file")
+    lifetime_points: tuple[
+        Literal["as_trimmed", "after_reflow", "1000h", "10y"], ...] | None = None
+    chemistries: tuple[Literal["lfp", "nmc"], ...] | None = None
+    n_devices: int = Field(ge=1, le=100_000_000)
+    strategies: tuple[Strategy, ...] | None = Field(
+        default=None, description="default: the chip's own trim.strategy"
+    )
+    path: Literal["C", "S"] = "C"
+
+
+class RequirementConfig(StrictModel):
+    """A pass/fail requirement on one study result (one junit testcase)."""
+
+    name: str
+    study: str = Field(description="study label (its name:, default its chip's name)")
+    strategy: Strategy | None = None
+    chemistry: Literal["lfp", "nmc"] = "lfp"
+    limit_mV: PositiveFloat
+    max_fallout_ppm: NonNegFloat = Field(
+        description="the one-sided 95 % Clopper-Pearson upper bound must not exceed this"
+    )
+    min_devices: int = Field(default=0, ge=0)
+    expect: Literal["pass", "fail"] = Field(
+        default="pass", description="'fail': the testcase checks that the chip does NOT pass"
+    )
+
+
+class RegressionConfig(StrictModel):
+    """When a run counts as worse than the history (exit code 3)."""
+
+    last_n_runs: int = Field(default=5, ge=1)
+    tme_margin_mV: NonNegFloat = 0.02
+    fallout_margin_ppm: NonNegFloat = 1.0
+    fallout_margin_rel: NonNegFloat = 0.2
+
+
+class ExecutionConfig(StrictModel):
+    """How the work is cut (never changes the results)."""
+
+    chunk_devices: int = Field(default=50_000, ge=1)
+
+
+class SweepConfig(StrictModel):
+    """A Monte Carlo accuracy sweep: studies x conditions -> TME statistics and verdicts."""
+
+    kind: Literal["sweep"] = "sweep"
+    name: str
+    description: str = ""
+    seed: int = Field(default=0, ge=0)
+    limits_mV: tuple[PositiveFloat, ...] = Field(default=(1.0, 1.2, 2.0, 3.0), min_length=1)
+    population: PopulationConfig = PopulationConfig()
+    conditions: ConditionsConfig = ConditionsConfig()
+    studies: tuple[StudyConfig, ...] = Field(min_length=1)
+    requirements: tuple[RequirementConfig, ...] = ()
+    regression: RegressionConfig = RegressionConfig()
+    execution: ExecutionConfig = ExecutionConfig()
+    tail_min_count: int = Field(
+        default=10, ge=1, description="below this many failures a tail extrapolation is added"
+    )
+
+    @model_validator(mode="after")
+    def _check_studies(self) -> SweepConfig:
+        for i, st in enumerate(self.studies):
+            bad = sorted(set(st.chemistries or ()) - set(self.conditions.chemistries))
+            if bad:
+                raise FieldProblem(f"studies[{i}].chemistries", bad,
+                                   f"must be among conditions.chemistries "
+                                   f"{sorted(self.conditions.chemistries)}")
+        return self
+
+
+# --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
 
@@ -290,6 +478,7 @@ CONFIG_KINDS: dict[str, type[StrictModel]] = {
     "pack": PackConfig,
     "chip": ChipConfig,
     "current_profile": CurrentProfileConfig,
+    "sweep": SweepConfig,
 }
 
 M = TypeVar("M", bound=StrictModel)
