@@ -1,4 +1,4 @@
-"""Self-contained ``report.html``: tables and matplotlib PNGs embedded as base64 (no external files).
+"""Self-contained ``report.html``: tables and matplotlib PNGs embedded as base64 (no other files).
 
 Everything is drawn from the summary document (and the history trend series), so a report can
 be re-rendered from a stored ``summary.json``.

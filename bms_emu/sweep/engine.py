@@ -137,7 +137,7 @@ def plan(
     hier = hierarchy_of(cfg)
     per = max(1, (chunk_devices or cfg.execution.chunk_devices) // hier.dies_per_wafer)
     limits = tuple(1e-3 * x for x in cfg.limits_mV)
-    n_bins = int(round(2 * max(cfg.limits_mV) / HIST_BIN_MV)) + 1
+    n_bins = round(2 * max(cfg.limits_mV) / HIST_BIN_MV) + 1
     tasks = []
     for st in studies:
         names, volts, group = voltage_grid(cfg, st.chemistries)

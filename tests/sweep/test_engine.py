@@ -184,9 +184,9 @@ def test_config_errors_name_the_key(tmp_path, make_sweep):
 def test_shipped_sweep_configs_load():
     root = Path(__file__).resolve().parents[2] / "configs" / "sweeps"
     for name in ("smoke.yaml", "nightly.yaml"):
-        cfg, studies, digest = load_sweep(root / name)
+        _, studies, digest = load_sweep(root / name)
         assert studies and len(digest) == 64
-    cfg, studies, _ = load_sweep(root / "nightly.yaml")
+    _, studies, _ = load_sweep(root / "nightly.yaml")
     assert studies[0].n_devices >= 3_000_000
 
 

@@ -32,7 +32,8 @@ def test_no_hierarchy_is_plain_make_population():
     assert wafer_spec(SPEC, 1, 3, h) is SPEC
     a = wafer_population(SPEC, 1, 3, 50, h, "two_point")
     b = make_population(SPEC, 50, wafer_seed(1, 3), "two_point")
-    np.testing.assert_array_equal(a.devices.reference.a1_ppm_per_C, b.devices.reference.a1_ppm_per_C)
+    ra, rb = a.devices.reference, b.devices.reference
+    np.testing.assert_array_equal(ra.a1_ppm_per_C, rb.a1_ppm_per_C)
     np.testing.assert_array_equal(a.codes.gain, b.codes.gain)
 
 
