@@ -13,6 +13,7 @@ format from the extension (``.log`` candump -L, ``.asc``, ``.blf``).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,7 @@ class CanStats:
     send_errors: int = 0
     bus_errors: int = 0
     timeouts: int = 0
+    own_echoes: int = 0
     unknown_ids: set[int] = field(default_factory=set)
     last_error: str = ""
 
@@ -132,8 +134,9 @@ class CanPort:
 
     Parameters
     ----------
-    bus : can.BusABC
-        An open bus; the port owns it and shuts it down in :meth:`shutdown`.
+    bus : can.BusABC or None
+        An open bus; the port owns it and shuts it down in :meth:`shutdown`. None: a
+        decoder only (:meth:`decode`), for frames that arrive another way.
     db : cantools Database
         Messages this port sends and decodes.
     log : CanLogWriter, optional
@@ -141,15 +144,23 @@ class CanPort:
     clock : callable, optional
         ``clock() -> t_s`` stamped on sent frames and on decoded frames (default: the frame's
         own timestamp). A run in emulated time passes the emulator's clock.
+    drop_own_echo : bool, optional
+        Drop received frames identical to ones this port sent and not yet seen back (counted
+        in ``stats.own_echoes``). Default: on for ``udp_multicast``, whose multicast loopback
+        hands a bus its own frames although ``receive_own_messages`` is off.
     """
+
+    #: Sent frames remembered for echo suppression at most (a bus that never echoes).
+    MAX_PENDING_ECHOES = 10_000
 
     def __init__(
         self,
-        bus: can.BusABC,
+        bus: can.BusABC | None,
         db: cantools.database.can.Database,
         *,
         log: CanLogWriter | None = None,
         clock: Any = None,
+        drop_own_echo: bool | None = None,
     ) -> None:
         self.bus: can.BusABC | None = bus
         self.db = db
@@ -157,6 +168,10 @@ class CanPort:
         self.clock = clock
         self.stats = CanStats()
         self._by_id = {m.frame_id: m for m in db.messages}
+        if drop_own_echo is None:
+            drop_own_echo = type(bus).__name__ == "UdpMulticastBus"
+        self.drop_own_echo = drop_own_echo
+        self._pending: Counter[tuple[int, bytes]] = Counter()
 
     @classmethod
     def open(cls, config: CanBusConfig, dbc: str | Path, **kwargs: Any) -> CanPort:
@@ -192,6 +207,10 @@ class CanPort:
             self.stats.last_error = f"send 0x{msg.arbitration_id:X}: {exc}"
             return False
         self.stats.sent += 1
+        if self.drop_own_echo:
+            if len(self._pending) > self.MAX_PENDING_ECHOES:
+                self._pending.clear()
+            self._pending[(msg.arbitration_id, bytes(msg.data))] += 1
         if self.log is not None:
             self.log.log(msg)
         return True
@@ -213,6 +232,14 @@ class CanPort:
         if msg.is_error_frame:
             self.stats.bus_errors += 1
             return None
+        if self._pending:
+            key = (msg.arbitration_id, bytes(msg.data))
+            if self._pending[key] > 0:
+                self._pending[key] -= 1
+                if not self._pending[key]:
+                    del self._pending[key]
+                self.stats.own_echoes += 1
+                return None
         self.stats.received += 1
         if self.clock is not None:
             msg.timestamp = float(self.clock())

@@ -48,6 +48,7 @@ __all__ = [
     "ScenarioResult",
     "ScenarioRunner",
     "load_scenario",
+    "prepare_scenario",
     "run_scenario",
 ]
 
@@ -191,6 +192,9 @@ class ScenarioRunner:
         self._next_tlm = 0.0
         self.port: CanPort | None = None
         self.node: EmulatorCanNode | None = None
+        #: the DUT process (``process: subprocess``): program and first-request deadline
+        self.dut_command = [sys.executable, "-m", "hil.master"]
+        self.first_request_timeout_s = FIRST_REQUEST_TIMEOUT_S
 
     # -- timeline --------------------------------------------------------------------------
 
@@ -338,7 +342,7 @@ class ScenarioRunner:
 
     def _run_subprocess(self) -> None:
         cmd = [
-            sys.executable, "-m", "hil.master", "--lockstep",
+            *self.dut_command, "--lockstep",
             "--n-devices", str(self.rig.n_devices),
             "--dbc", str(self.files["dut.dbc"]),
             "--master", self.cfg.dut.master.model_dump_json(),
@@ -348,10 +352,10 @@ class ScenarioRunner:
         with tempfile.TemporaryFile() as err:
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
             assert proc.stdin is not None and proc.stdout is not None
-            server = LockstepServer(proc.stdout, proc.stdin, FIRST_REQUEST_TIMEOUT_S)
+            server = LockstepServer(proc.stdout, proc.stdin, self.first_request_timeout_s)
             try:
                 self._serve(server)
-                proc.wait(timeout=FIRST_REQUEST_TIMEOUT_S)
+                proc.wait(timeout=self.first_request_timeout_s)
             except (LinkTimeout, LinkClosed, ValueError, subprocess.TimeoutExpired) as exc:
                 self.notes.append(f"DUT process: {type(exc).__name__}: {exc}")
                 proc.kill()
@@ -465,8 +469,8 @@ class ScenarioRunner:
         return res
 
 
-def run_scenario(path: str | Path, out_dir: str | Path, **overrides: Any) -> ScenarioResult:
-    """Load ``path``, apply ``overrides`` (top-level keys, or ``dut``/``can`` dicts), run it."""
+def prepare_scenario(path: str | Path, **overrides: Any) -> tuple[ScenarioConfig, dict[str, Path]]:
+    """Load ``path`` and apply ``overrides`` (top-level keys; ``dut``/``can`` dicts merge)."""
     cfg, files = load_scenario(path)
     if overrides:
         data = cfg.model_dump()
@@ -476,6 +480,12 @@ def run_scenario(path: str | Path, out_dir: str | Path, **overrides: Any) -> Sce
             else:
                 data[k] = v
         cfg = ScenarioConfig.model_validate(data)
+    return cfg, files
+
+
+def run_scenario(path: str | Path, out_dir: str | Path, **overrides: Any) -> ScenarioResult:
+    """Load ``path``, apply ``overrides`` (see :func:`prepare_scenario`), run it."""
+    cfg, files = prepare_scenario(path, **overrides)
     return ScenarioRunner(cfg, files, out_dir).run()
 
 
