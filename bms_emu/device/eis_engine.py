@@ -1,0 +1,435 @@
+"""The chip's EIS engine in emulated time: excite, sample synchronously, estimate Z per cell.
+
+Drives one :class:`~bms_emu.device.chip_analog.ChipAnalog` over its
+:class:`~bms_emu.sources.VirtualPackSource` with the maths of :mod:`bms_emu.afe.eis`.
+
+Sample path (what the engine assumes the chip does)
+----------------------------------------------------
+The C-ADCs run continuously at 1 kHz. Every ``1/f_sample_Hz`` (default 16 Hz) the engine takes
+the mean of the last ``n_avg`` 16-bit cell codes of every channel (default 62: every result
+of the tick, a CIC-1 stage in the digital core) and, in the same conversion windows, the current channel. Samples are
+time-stamped at the end of the last conversion (``t_tick``); the engine divides each phasor by
+the path response (sinc3 window delay ``W/2``, block average delay ``(K-1)/2 T``, their
+magnitudes; :func:`bms_emu.afe.eis.path_response`), which refers it to ``t_tick``. The emulated
+record is :meth:`ChipAnalog.measure_record` with ``n_avg`` (its averaged fast path) at the block
+centres ``t_tick - W/2 - (K-1)/2 T``.
+
+What the chip knows
+-------------------
+* ``external``: the current from its current channel (shunt + amplifier errors; the model's
+  channel is noise-free), sampled with the voltages. The excitation is ``A sin`` added to
+  ``dc_offset_A`` on the pack current; the engine commands it, so during a record the pack is
+  driven directly with the exact mean current of each of ``pack_substeps`` steps per sample
+  (the source's profile is bypassed and resumes at ``dc_offset_A`` afterwards).
+* ``balance``: its own switch state; the bleed current per sample is
+  ``duty * V_meas / (R_bleed + R_on)`` from its own cell measurement (nominal resistances:
+  their tolerance is a |Z| gain error). Cells are excited in 4 interleaved groups (cells
+  ``g, g+4, g+8, g+12``), one record per group, so each excited cell has unexcited neighbours
+  (which see the sense-wire drop: the *crosstalk* impedance) and there are quiet cells two
+  away (which see only what is common to the die: the self-heating reference modulation).
+
+Corrections and systematic effects
+----------------------------------
+* Drift: joint fit of the tone and a Legendre polynomial of degree ``detrend_degree`` over the
+  integration span (0 = the plain single-bin DFT; REFERENCE.md 5).
+* Crosstalk (balance): the bleed current of cell i flows through sense wires i and i+1, adding
+  ``r_sw,i + r_sw,i+1`` (~100 mOhm, 300x the cell) to cell i's reading and
+  ``-r_sw,i+1`` / ``-r_sw,i`` to the neighbours above / below. The neighbours' responses
+  measure exactly those wires, so ``Z_i = Z_meas,i + Z_xt,i-1 + Z_xt,i+1``; for the end cells
+  (one neighbour) the missing wire is assumed equal to the measured one (exact for the model's
+  uniform wires, an assumption on hardware). The crosstalk Z is reported.
+* Self-heating (balance): the switches' ``I^2 R_on`` heats the die at ``f``, the reference
+  follows (after the trim's tempco correction). The quiet cells' relative response at ``f``
+  is reported as ``common_mode_ppm`` and, if ``common_mode_correction``, removed from the
+  excited cells (``V_i -= eps * mean(V_i)``).
+* Reference 1/f noise and OCV drift enter the residual and so the uncertainty.
+
+Uncertainty: the standard uncertainty of each complex component from the fit residual
+(:func:`bms_emu.afe.eis.fit_tone`), propagated through ``Z = -V/I`` (and the crosstalk
+correction, in quadrature), reported as the radius of a 95 % circle
+(:data:`bms_emu.afe.eis.COVERAGE_K95` x u).
+
+Truth: ``VirtualPack.impedance(f)`` at the middle of each integration span plus the busbar in
+the cell's sense span (the chip measures between its pins; cells 1.. include one busbar).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from bms_emu.afe.adc_params import F_MOD_HZ
+from bms_emu.afe.eis import (
+    COVERAGE_K95,
+    fit_tone,
+    integer_period_record,
+    path_response,
+    sine_breakpoints,
+)
+from bms_emu.profile import CurrentProfile
+
+__all__ = ["EisResult", "EisSettings", "run_eis", "sweep_duration_s"]
+
+#: Interleave of the balancing groups (cells g, g+4, ...): neighbours unexcited, quiet cells.
+BALANCE_GROUP_STRIDE = 4
+
+
+@dataclass(frozen=True)
+class EisSettings:
+    """What the host programs into the EIS engine.
+
+    Attributes
+    ----------
+    freqs_Hz : tuple of float
+        Each must divide ``f_sample_Hz`` an integer number of times (and twice that for
+        ``balance``).
+    excitation : {"external", "balance"}
+    amplitude_A : float
+        External sine amplitude (ignored for balance: the bleed resistor sets the current).
+    n_periods : int
+        Minimum integration periods (>= 3 recommended).
+    settle_periods : float
+        Settling time before integration, in periods.
+    min_integration_s : float
+        Integration span floor (noise: REFERENCE.md 5).
+    f_sample_Hz : float
+        Engine sample rate.
+    n_avg : int
+        C-ADC results averaged per sample.
+    pack_substeps : int
+        External excitation: pack steps per sample (the pack holds the current over each step;
+        finer steps keep that zero-order hold's phase error, ~pi f h, small).
+    detrend_degree : int
+        Polynomial degree of the joint drift fit; 0 = off (plain single-bin DFT).
+    dc_offset_A : float
+        DC pack current during the sweep (makes the OCV drift).
+    cells : tuple of int or None
+        Cells to measure (default all).
+    common_mode_correction : bool
+        Balance: remove the quiet cells' common response (self-heating) from excited cells.
+    """
+
+    freqs_Hz: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+    excitation: str = "external"
+    amplitude_A: float = 1.0
+    n_periods: int = 3
+    settle_periods: float = 1.0
+    min_integration_s: float = 60.0
+    f_sample_Hz: float = 16.0
+    n_avg: int = 62
+    pack_substeps: int = 4
+    detrend_degree: int = 2
+    dc_offset_A: float = 0.0
+    cells: tuple[int, ...] | None = None
+    common_mode_correction: bool = True
+
+    def __post_init__(self) -> None:
+        if self.excitation not in ("external", "balance"):
+            raise ValueError(f"excitation must be 'external' or 'balance', got {self.excitation!r}")
+        if not self.freqs_Hz:
+            raise ValueError("freqs_Hz is empty")
+        per = 2 if self.excitation == "balance" else 1
+        for f in self.freqs_Hz:
+            spp = self.f_sample_Hz / (per * f)
+            if not f > 0 or abs(spp - round(spp)) > 1e-9 * spp or round(spp) < 1:
+                raise ValueError(
+                    f"f = {f} Hz: f_sample_Hz / f = {self.f_sample_Hz / f:g} must be an integer"
+                    + (" and even (balance toggles twice per period)" if per == 2 else "")
+                )
+        if self.n_avg < 1 or self.n_avg * 1e-3 > 1.0 / self.f_sample_Hz:
+            raise ValueError(f"n_avg = {self.n_avg} does not fit in a 1/f_sample_Hz tick")
+        if self.detrend_degree < 0:
+            raise ValueError("detrend_degree must be >= 0")
+
+
+@dataclass
+class EisResult:
+    """Measured and true impedance per frequency and cell.
+
+    Arrays are shaped ``(n_f, n_cells_measured)``; complex ones in Ohm.
+
+    Attributes
+    ----------
+    f_Hz : ndarray, shape (n_f,)
+    cells : ndarray of int, shape (n_cells_measured,)
+    z_Ohm, z_true_Ohm : complex
+    u95_Ohm : float
+        Radius of the 95 % uncertainty circle around ``z_Ohm``.
+    u_Ohm : float
+        Standard uncertainty per complex component.
+    z_crosstalk_Ohm : complex
+        Balance: mean response of the excited cell's neighbours per unit bleed current (NaN for
+        external excitation).
+    common_mode_ppm : complex, shape (n_f,)
+        Balance: quiet cells' relative response at f (self-heating through the reference).
+    i_amplitude_A : float, shape (n_f, n_cells_measured)
+        Fundamental amplitude of the excitation current.
+    t_start_s, t_end_s : float
+    """
+
+    f_Hz: npt.NDArray[np.float64]
+    cells: npt.NDArray[np.int64]
+    z_Ohm: npt.NDArray[np.complex128]
+    z_true_Ohm: npt.NDArray[np.complex128]
+    u_Ohm: npt.NDArray[np.float64]
+    u95_Ohm: npt.NDArray[np.float64]
+    z_crosstalk_Ohm: npt.NDArray[np.complex128]
+    common_mode_ppm: npt.NDArray[np.complex128]
+    i_amplitude_A: npt.NDArray[np.float64]
+    t_start_s: float = 0.0
+    t_end_s: float = 0.0
+    settings: EisSettings = field(default_factory=EisSettings)
+
+    @property
+    def mag_error_pct(self) -> npt.NDArray[np.float64]:
+        """``100 (|Z| / |Z_true| - 1)``."""
+        return np.asarray(100.0 * (np.abs(self.z_Ohm) / np.abs(self.z_true_Ohm) - 1.0))
+
+    @property
+    def phase_error_deg(self) -> npt.NDArray[np.float64]:
+        """``angle(Z / Z_true)`` in degrees."""
+        return np.asarray(np.degrees(np.angle(self.z_Ohm / self.z_true_Ohm)))
+
+    @property
+    def covered(self) -> npt.NDArray[np.bool_]:
+        """``|Z - Z_true| <= u95`` per point."""
+        return np.asarray(np.abs(self.z_Ohm - self.z_true_Ohm) <= self.u95_Ohm)
+
+
+def _record_plan(s: EisSettings, f: float) -> tuple[int, int]:
+    """(settle samples, integration samples) for one frequency."""
+    settle_s, n_int = integer_period_record(
+        f,
+        n_periods=s.n_periods,
+        settle_periods=s.settle_periods,
+        min_integration_s=s.min_integration_s,
+        f_sample_Hz=s.f_sample_Hz,
+    )
+    return int(math.ceil(settle_s * s.f_sample_Hz - 1e-9)), n_int
+
+
+def sweep_duration_s(s: EisSettings) -> float:
+    """Emulated time a sweep takes (all frequencies; balance: times the number of groups)."""
+    n = sum(sum(_record_plan(s, f)) for f in s.freqs_Hz) / s.f_sample_Hz
+    if s.excitation == "balance":
+        n_cells = 16 if s.cells is None else len(s.cells)
+        n *= min(BALANCE_GROUP_STRIDE, n_cells)
+    return float(n)
+
+
+def _busbar_Ohm(source: object, n: int) -> npt.NDArray[np.float64]:
+    pack = getattr(source, "pack", None)
+    r = getattr(pack, "_r_bb_Ohm", None)  # the busbar in each cell's sense span
+    return np.zeros(n) if r is None else np.asarray(r, dtype=float)
+
+
+def run_eis(
+    analog: object,
+    settings: EisSettings,
+    *,
+    progress: Callable[[float], None] | None = None,
+) -> EisResult:
+    """Run a sweep on ``analog`` (a ChipAnalog over a VirtualPackSource) from its present time.
+
+    Parameters
+    ----------
+    analog : ChipAnalog
+    settings : EisSettings
+    progress : callable, optional
+        Called with the emulated seconds done after each record.
+
+    Returns
+    -------
+    EisResult
+    """
+    from bms_emu.device.chip_analog import ChipAnalog
+
+    if not isinstance(analog, ChipAnalog):
+        raise TypeError("run_eis needs a ChipAnalog")
+    src = analog.source
+    if not hasattr(src, "set_current_A") or not hasattr(src, "pack"):
+        raise TypeError("the EIS engine needs a virtual pack source (it drives the current)")
+    s = settings
+    n_ch = analog.n_channels
+    cells = np.arange(n_ch) if s.cells is None else np.asarray(s.cells, dtype=int)
+    if cells.size == 0 or cells.min() < 0 or cells.max() >= n_ch:
+        raise ValueError(f"cells must be in 0..{n_ch - 1}")
+    h = 1.0 / s.f_sample_Hz
+    r = analog.spec.adc.c_decimation
+    t_conv = r / F_MOD_HZ
+    window = 3 * r / F_MOD_HZ  # sinc3 span (3R - 2) plus the modulator's clock, rounded up
+    delay = 0.5 * window + 0.5 * (s.n_avg - 1) * t_conv  # block centre -> tick stamp
+    fe = analog._fe_c
+    r_bleed = fe.bleed_resistance_Ohm + fe.switch_on_resistance_Ohm
+    r_bb = _busbar_Ohm(src, n_ch)
+
+    # start on the sample grid (dyadic for 16 Hz: uniform pack steps)
+    t0 = math.ceil(max(analog._t_s, src.pack.t_s) / h - 1e-9) * h
+    src.advance_to(t0)
+    src.set_current_A(s.dc_offset_A)
+    t_start = t0
+    n_f = len(s.freqs_Hz)
+    z = np.full((n_f, cells.size), np.nan + 0j)
+    z_true = np.full((n_f, cells.size), np.nan + 0j)
+    u = np.full((n_f, cells.size), np.nan)
+    z_xt = np.full((n_f, cells.size), np.nan + 0j)
+    cm = np.full(n_f, np.nan + 0j)
+    i_amp = np.full((n_f, cells.size), np.nan)
+    done = 0.0
+    for fi, f in enumerate(s.freqs_Hz):
+        n_settle, n_int = _record_plan(s, f)
+        h_path = complex(
+            path_response(f, t_dec_s=t_conv, window_s=window, n_avg=s.n_avg, t_conv_s=t_conv)
+        )
+        groups = (
+            [cells]
+            if s.excitation == "external"
+            else [cells[cells % BALANCE_GROUP_STRIDE == g] for g in range(BALANCE_GROUP_STRIDE)]
+        )
+        for grp in groups:
+            if grp.size == 0:
+                continue
+            t_a = t0
+            t_c = t_a + h * np.arange(1, n_settle + n_int + 1)  # block centres
+            duty = None
+            if s.excitation == "external":
+                # exact mean of dc + A sin(w (t - t_a)) over each of the pack's sub-steps
+                n_sub = s.pack_substeps
+                edges = h * np.arange(t_c.size * n_sub + 1) / n_sub  # (n * n_sub + 1,)
+                w = 2 * np.pi * f
+                mean = s.amplitude_A * (np.cos(w * edges[:-1]) - np.cos(w * edges[1:])) / (
+                    w * (edges[1:] - edges[:-1])
+                )
+                drive = (s.dc_offset_A + mean).reshape(t_c.size, n_sub)
+            else:
+                # square wave: on during the first half of each period; duty[k] holds over
+                # (t[k-1], t[k]], so sample k is "on" if that interval is in an on half
+                phase = ((np.arange(n_settle + n_int) * h) * f) % 1.0
+                on = phase < 0.5 - 1e-9
+                duty = np.zeros((t_c.size, n_ch))
+                duty[np.ix_(on, grp)] = 1.0
+                drive = np.full((t_c.size, 1), s.dc_offset_A)
+            # settle + first half of the integration, truth at the middle, second half
+            n_first = n_settle + n_int // 2
+            v1, i1 = analog.measure_record(
+                t_c[:n_first],
+                n_avg=s.n_avg,
+                with_current=True,
+                duty=None if duty is None else duty[:n_first],
+                pack_current_A=drive[:n_first],
+            )
+            zt = src.pack.impedance(f)[0] + r_bb
+            v2, i2 = analog.measure_record(
+                t_c[n_first:],
+                n_avg=s.n_avg,
+                with_current=True,
+                duty=None if duty is None else duty[n_first:],
+                pack_current_A=drive[n_first:],
+            )
+            assert i1 is not None and i2 is not None
+            v = np.concatenate([v1, v2])[n_settle:]
+            t_tick = (t_c[n_settle:] - t_a) + delay
+            if s.excitation == "external":
+                cur = np.concatenate([i1, i2])[n_settle:]
+                fit_i = fit_tone(t_tick, cur, f, s.detrend_degree)
+                i_ph = np.full(n_ch, fit_i.phasor[0] / h_path)
+                u_i = np.full(n_ch, fit_i.u_phasor[0] / abs(h_path))
+            else:
+                analog.set_balance(float(t_c[-1]), np.zeros(n_ch))
+                dsel = duty[n_settle:] if duty is not None else np.zeros_like(v)
+                cur_cells = dsel * v / r_bleed  # the chip's own estimate of each bleed current
+                fit_i = fit_tone(t_tick, cur_cells, f, s.detrend_degree)
+                i_ph = fit_i.phasor / h_path
+                u_i = fit_i.u_phasor / abs(h_path)
+            fit_v = fit_tone(t_tick, v, f, s.detrend_degree)
+            v_ph = fit_v.phasor / h_path
+            u_v = fit_v.u_phasor / abs(h_path)
+            if s.excitation == "external":
+                zz = -v_ph / i_ph
+                uu = np.abs(zz) * np.sqrt((u_v / np.abs(v_ph)) ** 2 + (u_i / np.abs(i_ph)) ** 2)
+                sel = np.searchsorted(cells, grp)
+                z[fi, sel] = zz[grp]
+                u[fi, sel] = uu[grp]
+                z_true[fi, sel] = zt[grp]
+                i_amp[fi, sel] = np.abs(i_ph[grp])
+            else:
+                _balance_group(
+                    grp, cells, fi, v_ph, u_v, i_ph, u_i, np.mean(v, axis=0), zt,
+                    s.common_mode_correction, z, u, z_true, z_xt, cm, i_amp,
+                )  # fmt: skip
+            src.set_current_A(s.dc_offset_A)  # the source's profile resumes from here
+            t0 = float(t_c[-1])
+            done += (n_settle + n_int) * h
+            if progress is not None:
+                progress(done)
+    src.set_current_A(s.dc_offset_A)
+    return EisResult(
+        f_Hz=np.asarray(s.freqs_Hz, dtype=float),
+        cells=cells,
+        z_Ohm=z,
+        z_true_Ohm=z_true,
+        u_Ohm=u,
+        u95_Ohm=COVERAGE_K95 * u,
+        z_crosstalk_Ohm=z_xt,
+        common_mode_ppm=cm,
+        i_amplitude_A=i_amp,
+        t_start_s=t_start,
+        t_end_s=t0,
+        settings=s,
+    )
+
+
+def _balance_group(
+    grp: npt.NDArray[np.int64],
+    cells: npt.NDArray[np.int64],
+    fi: int,
+    v_ph: npt.NDArray[np.complex128],
+    u_v: npt.NDArray[np.float64],
+    i_ph: npt.NDArray[np.complex128],
+    u_i: npt.NDArray[np.float64],
+    v_mean: npt.NDArray[np.float64],
+    zt: npt.NDArray[np.complex128],
+    cm_correct: bool,
+    z: npt.NDArray[np.complex128],
+    u: npt.NDArray[np.float64],
+    z_true: npt.NDArray[np.complex128],
+    z_xt: npt.NDArray[np.complex128],
+    cm: npt.NDArray[np.complex128],
+    i_amp: npt.NDArray[np.float64],
+) -> None:
+    """Crosstalk and common-mode corrections for one balancing group (fills the outputs)."""
+    n_ch = v_ph.size
+    exc = np.zeros(n_ch, bool)
+    exc[grp] = True
+    near = np.zeros(n_ch, bool)
+    near[1:] |= exc[:-1]
+    near[:-1] |= exc[1:]
+    quiet = ~exc & ~near
+    eps = 0j
+    if quiet.any():
+        eps = complex(np.mean(v_ph[quiet] / v_mean[quiet]))
+        cm[fi] = eps * 1e6
+    v_corr = v_ph - eps * v_mean if cm_correct else v_ph
+    for c in grp:
+        i_c = i_ph[c]
+        z_meas = -v_corr[c] / i_c
+        u2 = (u_v[c] / abs(i_c)) ** 2 + (abs(z_meas) * u_i[c] / abs(i_c)) ** 2
+        nbs = [nb for nb in (c - 1, c + 1) if 0 <= nb < n_ch]
+        xts = [-v_corr[nb] / i_c for nb in nbs]
+        if len(xts) == 1:
+            # end cell: the missing wire assumed equal to the measured one (2x one estimate)
+            xts.append(xts[0])
+            u2 += 4.0 * (u_v[nbs[0]] / abs(i_c)) ** 2
+        else:
+            u2 += sum((u_v[nb] / abs(i_c)) ** 2 for nb in nbs)
+        j = int(np.searchsorted(cells, c))
+        z[fi, j] = z_meas + sum(xts)
+        u[fi, j] = math.sqrt(u2)
+        z_true[fi, j] = zt[c]
+        z_xt[fi, j] = 0.5 * sum(xts)
+        i_amp[fi, j] = abs(i_c)
+
