@@ -198,8 +198,14 @@ def run_sweep(
 
     bar = None
     if progress:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         bar = Progress(TextColumn(f"sweep {cfg.name}"), BarColumn(), MofNCompleteColumn(),
                        TextColumn("device-evaluations"), TimeElapsedColumn(),

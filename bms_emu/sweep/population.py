@@ -29,7 +29,7 @@ from bms_emu.afe.chip import ChipPopulation, ChipSpec, make_population
 from bms_emu.config import HIERARCHY_PARAMETERS
 from bms_emu.sim import RandomStreams
 
-__all__ = ["Hierarchy", "wafer_population", "wafer_seed", "wafer_spec", "wafer_sizes"]
+__all__ = ["Hierarchy", "wafer_population", "wafer_seed", "wafer_sizes", "wafer_spec"]
 
 
 @dataclass(frozen=True)
