@@ -64,7 +64,7 @@ def _scenario(pace: str) -> tuple[ScenarioConfig, dict[str, Path]]:
                 "channel": 5,
                 "ppm": 2000.0,
             },
-        ],  # fmt: skip
+        ],
         "expectations": [
             {
                 "name": "ov",
@@ -74,7 +74,7 @@ def _scenario(pace: str) -> tuple[ScenarioConfig, dict[str, Path]]:
                 "after": "ov",
                 "within_s": 0.3,
             },
-        ],  # fmt: skip
+        ],
     }
     files = {
         "emulator.chip": CONFIGS / "chips" / "adbms6830_like.yaml",

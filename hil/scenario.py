@@ -264,10 +264,12 @@ class ScenarioRunner:
         """Time passing on the DUT's link, with the events that fall inside it."""
         target = self.rig.t_s + max(0.0, dt_s)
         while self._events and self._events[0].t_s <= target:
-            self._pace(self._events[0].t_s)
-            self._apply_due(self._events[0].t_s)
-        self._pace(target)
+            t_ev = max(self._events[0].t_s, self.rig.t_s)
+            self.rig.chain.advance_to(t_ev)  # the emulation work first, then the wait
+            self._pace(t_ev)
+            self._apply_due(t_ev)
         self.rig.chain.advance_to(target)
+        self._pace(target)
 
     # -- CAN -------------------------------------------------------------------------------
 
