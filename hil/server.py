@@ -14,6 +14,7 @@ on a TCP socket: one selector loop in one thread, clients served one frame at a 
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import selectors
 import socket
@@ -24,14 +25,32 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bms_emu.emulator import Emulator
+from bms_emu.host import HostDriver
 from bms_emu.protocol.frames import DUMMY
 from hil import sil_protocol as sp
 
-__all__ = ["PACES", "EmulatorHost", "SilServer"]
+__all__ = ["PACES", "EmulatorHost", "SilServer", "warm_up"]
 
 PACES = ("wall", "lockstep")
 #: t_WAKE per device used by the WAKEUP request (foxBMS ADI_T_WAKE_us, docs/protocol.md).
 T_WAKE_S = 500e-6
+
+
+def warm_up(emulator: Emulator) -> None:
+    """Run each kind of conversion once on a copy, so compiled kernels are loaded before pacing.
+
+    The first conversion of a process loads or compiles numba kernels (over a second). Under
+    wall pace that stall would let the chips' 2 s sleep watchdog fire behind a dev board's back;
+    the copy keeps the served emulator's state untouched.
+    """
+    twin = copy.deepcopy(emulator)
+    host = HostDriver(twin.chain.transfer, twin.chain.n_devices, delay=twin.chain.delay)
+    host.write_config_a({"REFON": 1})
+    host.wait(5e-3)
+    host.start_cell_conversion(cont=True, rd=True)
+    host.command("ADSV")
+    host.command("ADAX")
+    host.wait(20e-3)
 
 
 class EmulatorHost:
@@ -452,6 +471,8 @@ def run_serve(
     announce : callable
         Gets one line per listening endpoint, e.g. ``listening spi tcp://127.0.0.1:40711``.
     """
+    if pace == "wall":
+        warm_up(emulator)
     host = EmulatorHost(emulator, pace)
     stop = stop or threading.Event()
     server: SilServer | None = None

@@ -1,0 +1,349 @@
+"""PC side of the serial bridge (``docs/bridge-protocol.md``): runs the emulator, feeds the MCU.
+
+The loop applies every CMD_FORWARD to the emulated chain at its (mapped) timestamp, and keeps
+the bridge's shadow image current: after applied windows, when the emulator's next internal
+event (a conversion result, a wake-up, sleep) is due on the wall clock, and every 100 ms, it
+pushes each read group whose bytes changed (SHADOW_UPDATE) and the devices' awake/busy flags and
+command counters (CHAIN_STATE). pyserial is imported here only.
+"""
+
+from __future__ import annotations
+
+import math
+import select
+import struct
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import serial
+
+from bms_emu.device.device import POLL_SOURCES
+from bms_emu.protocol.opcodes import COMMANDS, POLL, READ
+from hil import bridge_link as bl
+from hil.server import EmulatorHost
+
+__all__ = ["BridgePC", "cc_rules"]
+
+_BUSY_SOURCES = tuple(sorted(set().union(*POLL_SOURCES.values())))
+
+
+def cc_rules() -> list[tuple[int, int, int]]:
+    """CC_RULES entries ``(mask, value, effect)`` from the command table.
+
+    Parameter bits of an opcode are masked out, so ``ADCV`` with any options matches one entry.
+
+    Examples
+    --------
+    >>> rules = {v: (m, e) for m, v, e in cc_rules()}
+    >>> hex(rules[0x260][0]), rules[0x260][1], rules[0x004][1], rules[0x02E][1]
+    ('0x668', 1, 0, 2)
+    """
+    out = []
+    for spec in COMMANDS.values():
+        mask = 0x7FF
+        for p in spec.params:
+            for lsb, width in p.segments:
+                mask &= ~(((1 << width) - 1) << lsb)
+        if spec.kind == POLL:
+            effect = bl.EFFECT_POLL
+        elif spec.resets_cc:
+            effect = bl.EFFECT_RESET
+        elif spec.increments_cc:
+            effect = bl.EFFECT_INC
+        else:
+            effect = bl.EFFECT_NONE
+        out.append((mask, spec.opcode, effect))
+    # Exact opcodes first: a masked entry must not shadow a fixed one it overlaps.
+    out.sort(key=lambda r: -bin(r[0]).count("1"))
+    return out
+
+
+class BridgePC:
+    """The PC end of the bridge link.
+
+    Parameters
+    ----------
+    host : EmulatorHost
+        The emulator (wall pace for a dev board).
+    port : serial.Serial
+        An open port (non-blocking reads); :meth:`open` makes one from a device path.
+    line_fault : callable, optional
+        ``line_fault(bytes) -> bytes`` applied to everything the PC writes (fault injection).
+    heartbeat_s, link_timeout_s, refresh_s : float
+        Heartbeat period; silence after which the link counts as down (RESET until the bridge
+        answers); longest interval between two shadow refreshes.
+    """
+
+    def __init__(
+        self,
+        host: EmulatorHost,
+        port: serial.Serial,
+        *,
+        line_fault: Callable[[bytes], bytes] | None = None,
+        heartbeat_s: float = 0.1,
+        link_timeout_s: float = 1.0,
+        refresh_s: float = 0.1,
+    ) -> None:
+        self.host = host
+        self.port: serial.Serial | None = port
+        self.path = port.port
+        self.line_fault = line_fault
+        self.heartbeat_s = heartbeat_s
+        self.link_timeout_s = link_timeout_s
+        self.refresh_s = refresh_s
+        self.clock = host.clock
+        self.stats = bl.LinkStats()
+        self._decoder = bl.FrameDecoder(self.stats)
+        self._tx = bl.ReliableSender(self._write, self.stats)
+        self._rx = bl.ReliableReceiver(self.stats)
+        self._stop = threading.Event()
+        self._reopen = threading.Event()
+        self._reopen_down_s = 0.0
+        self._thread: threading.Thread | None = None
+        self.synced = threading.Event()  # set after RESET_DONE + the full image was sent
+        self._last_rx_s = -math.inf
+        self._last_reset_s = -math.inf
+        self._last_hb_s = -math.inf
+        self._last_refresh_s = -math.inf
+        self._fwd_applied: int | None = None  # bridge forward index of the next window
+        self._t_offset_s: float | None = None  # emulated t = t_us * 1e-6 + offset
+        self._t_us_last = 0
+        self._t_us_wraps = 0
+        self._next_event_s = math.inf
+        self._sent: dict[int, list[bytes]] = {}
+        self._sent_state: bytes | None = None
+        self._sent_fwd: int | None = None
+        self._reads = [s for s in COMMANDS.values() if s.kind == READ and s.group]
+        self.windows_applied = 0
+        self.write_errors = 0
+        #: emulated time of the event that made each read opcode's bytes change last
+        self.changed_at_emu_s: dict[int, float] = {}
+
+    @classmethod
+    def open(cls, host: EmulatorHost, path: str, baudrate: int = 1_000_000,
+             **kwargs: Any) -> BridgePC:
+        """Open the serial device at ``path`` and wrap it."""
+        return cls(host, _open_port(path, baudrate), **kwargs)
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self) -> BridgePC:
+        """Run the loop in a thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="bridge-pc", daemon=True)
+            self._thread.start()
+        return self
+
+    def shutdown(self, timeout_s: float = 5.0) -> None:
+        """Stop, join, close the port. Idempotent."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                raise RuntimeError("bridge PC thread did not stop")
+            self._thread = None
+        self._close_port()
+
+    def __enter__(self) -> BridgePC:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    @property
+    def unacked(self) -> int:
+        """Frames sent to the bridge and not yet acknowledged (0: its image is current)."""
+        return self._tx.pending
+
+    def reconnect(self, down_s: float = 0.0) -> None:
+        """Close the port, stay away ``down_s``, reopen and resynchronise (returns at once)."""
+        self._reopen_down_s = down_s
+        self.synced.clear()
+        self._reopen.set()
+
+    def _close_port(self) -> None:
+        if self.port is not None:
+            self.port.close()
+            self.port = None
+
+    # --- loop -----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if self._reopen.is_set():
+                    self._do_reopen()
+                    continue
+                if self.port is None:
+                    self._try_open()
+                    continue
+                data = self._read(self._wait_s())
+                now = self.clock()
+                applied = False
+                with self.host.lock:
+                    for ftype, seq, payload in self._decoder.feed(data):
+                        self._last_rx_s = now
+                        applied |= self._on_frame(ftype, seq, payload, now)
+                    self._service(now, applied)
+        finally:
+            self._close_port()
+
+    def _wait_s(self) -> float:
+        now = self.clock()
+        due = min(self._last_hb_s + self.heartbeat_s, self._last_refresh_s + self.refresh_s,
+                  self.host.wall_of(self._next_event_s) if not self.host.lockstep else math.inf)
+        return min(max(due - now, 0.0), 0.05)
+
+    def _read(self, timeout_s: float) -> bytes:
+        assert self.port is not None
+        try:
+            if select.select([self.port.fileno()], [], [], timeout_s)[0]:
+                return bytes(self.port.read(4096))
+        except (OSError, serial.SerialException):
+            self._close_port()  # unplugged: _try_open brings it back
+        return b""
+
+    def _try_open(self) -> None:
+        try:
+            self.port = _open_port(self.path)
+            self._start_sync()
+        except (OSError, serial.SerialException):
+            self._stop.wait(0.2)
+
+    def _do_reopen(self) -> None:
+        self._reopen.clear()
+        self._close_port()
+        self._stop.wait(self._reopen_down_s)
+        self._try_open()
+
+    def _start_sync(self) -> None:
+        assert self.port is not None
+        self.port.reset_input_buffer()  # stale bytes from before: not worth decoding
+        self._decoder = bl.FrameDecoder(self.stats)
+        self.synced.clear()
+        self._send_reset(self.clock())
+
+    def _send_reset(self, now: float) -> None:
+        self._last_reset_s = now
+        self._write(bl.encode_frame(bl.RESET, 0))
+
+    def _service(self, now: float, applied: bool) -> None:
+        if not self.synced.is_set():
+            if now - self._last_reset_s > 0.5:
+                self._send_reset(now)
+            return
+        if now - self._last_rx_s > self.link_timeout_s:
+            self.synced.clear()  # bridge silent: it may have rebooted; start over
+            self._send_reset(now)
+            return
+        self._tx.poll(now)
+        if now - self._last_hb_s >= self.heartbeat_s:
+            self._last_hb_s = now
+            self._write(bl.encode_frame(bl.HEARTBEAT, 0, struct.pack("<I", int(now * 1e6)
+                                                                     & 0xFFFFFFFF)))
+        t_emu = self.host.sync()
+        event = self._next_event_s if t_emu >= self._next_event_s else None
+        if applied or event is not None or now - self._last_refresh_s >= self.refresh_s:
+            self._refresh(now, t_emu if event is None else event)
+
+    # --- frames ---------------------------------------------------------------------------
+    def _on_frame(self, ftype: int, seq: int, payload: bytes, now: float) -> bool:
+        """Handle one frame; True if a window was applied to the emulator."""
+        if ftype == bl.ACK and len(payload) == 2:
+            self._tx.on_ack(struct.unpack("<H", payload)[0], now)
+        elif ftype == bl.NACK and len(payload) == 2:
+            self._tx.on_nack(struct.unpack("<H", payload)[0], now)
+        elif ftype == bl.RESET_DONE and len(payload) == 10:
+            self._on_reset_done(payload, now)
+        elif ftype == bl.CMD_FORWARD and self.synced.is_set():
+            verdict = self._rx.accept(seq, now)
+            if verdict == "ok":
+                self._write(bl.encode_frame(bl.ACK, 0, struct.pack("<H", seq)))
+                return self._apply_forward(payload)
+            if verdict == "dup":
+                self._write(bl.encode_frame(bl.ACK, 0,
+                                            struct.pack("<H", (self._rx.expected - 1) % 65536)))
+            elif verdict == "gap":
+                self._write(bl.encode_frame(bl.NACK, 0, struct.pack("<H", self._rx.expected)))
+        return False
+
+    def _on_reset_done(self, payload: bytes, now: float) -> None:
+        _t_us, oldest_seq, oldest_fwd = struct.unpack("<IHI", payload)
+        # Windows this PC already applied but whose ACK was lost come again: skip them as dups.
+        skip = 0
+        if self._fwd_applied is not None:
+            skip = (self._fwd_applied - oldest_fwd) & 0xFFFFFFFF
+            if skip >= 1 << 31:  # the bridge gave up windows we never saw: carry on after them
+                skip = 0
+        self._fwd_applied = (oldest_fwd + skip) & 0xFFFFFFFF
+        self._rx.reset((oldest_seq + skip) % 65536)
+        self._tx.reset(0)
+        self._t_offset_s = None
+        self._sent = {}
+        self._sent_state = None
+        self._sent_fwd = None
+        rules = cc_rules()
+        self._tx.send(bl.CC_RULES, bytes([len(rules)]) + b"".join(
+            struct.pack("<HHB", *r) for r in rules), now)
+        self.synced.set()
+        self._refresh(now, self.host.sync())
+
+    def _emu_time_of(self, t_us: int) -> float:
+        if t_us < self._t_us_last and self._t_us_last - t_us > 1 << 31:
+            self._t_us_wraps += 1
+        self._t_us_last = t_us
+        t = (t_us + (self._t_us_wraps << 32)) * 1e-6
+        now = self.host.sync() if not self.host.lockstep else self.host.chain.t_s
+        if self._t_offset_s is None or abs(t + self._t_offset_s - now) > 0.1:
+            self._t_offset_s = now - t  # (re)anchor the bridge clock to emulated time
+        return t + self._t_offset_s
+
+    def _apply_forward(self, payload: bytes) -> bool:
+        if len(payload) < 6:
+            return False
+        t_us, n = struct.unpack_from("<IH", payload)
+        mosi = payload[6:]
+        mosi += b"\xff" * (n - len(mosi))  # a read was forwarded as its command only
+        chain = self.host.chain
+        t = max(self._emu_time_of(t_us), chain.t_s)
+        chain.transfer(mosi[:n], t)
+        self._fwd_applied = ((self._fwd_applied or 0) + 1) & 0xFFFFFFFF
+        self.windows_applied += 1
+        return True
+
+    # --- shadow ---------------------------------------------------------------------------
+    def _refresh(self, now: float, t_cause_emu: float) -> None:
+        """Push changed read groups and, if changed, the chain state."""
+        self._last_refresh_s = now
+        devices = self.host.chain.devices
+        for spec in self._reads:
+            assert spec.group is not None
+            datas = [d.register(spec.group) for d in devices]
+            if self._sent.get(spec.opcode) != datas:
+                self._sent[spec.opcode] = datas
+                self.changed_at_emu_s[spec.opcode] = t_cause_emu
+                self._tx.send(bl.SHADOW_UPDATE, struct.pack(
+                    "<HBB", spec.opcode, spec.data_len, len(devices)) + b"".join(datas), now)
+        state = b"".join(bytes([(not d.asleep) | (d.busy(_BUSY_SOURCES) << 1),
+                                d.command_counter]) for d in devices)
+        fwd = self._fwd_applied or 0
+        # Sent when it changed, and always after windows (so the bridge can forget effects).
+        if state != self._sent_state or fwd != self._sent_fwd:
+            self._sent_state = state
+            self._sent_fwd = fwd
+            self._tx.send(bl.CHAIN_STATE, struct.pack("<IB", fwd, len(devices)) + state, now)
+        self._next_event_s = self.host.next_event_s()
+
+    def _write(self, data: bytes) -> None:
+        if self.port is None:
+            return
+        if self.line_fault is not None:
+            data = self.line_fault(data)
+        try:
+            self.port.write(data)
+        except (OSError, serial.SerialException):
+            self.write_errors += 1  # the reliable layer resends; a dead port is reopened
+
+
+def _open_port(path: str, baudrate: int = 1_000_000) -> serial.Serial:
+    # timeout=0: reads never block (the loop waits in select with its own deadline).
+    return serial.Serial(path, baudrate=baudrate, timeout=0, write_timeout=1.0)
