@@ -108,3 +108,35 @@ def test_logs_in_candump_asc_blf_read_back_with_python_can(ports, tmp_path, ext)
     decoded = [db.decode_message(m.arbitration_id, bytes(m.data)) for m in frames]
     assert [d["SocCellIndex"] for d in decoded] == [0, 1, 2, 3, 4]
     assert decoded[3]["SocOffset_pct"] == pytest.approx(1.5)
+
+
+class _BrokenBus(can.BusABC):
+    """A bus whose controller fails every other call (bus-off, driver errors)."""
+
+    def __init__(self) -> None:
+        super().__init__(channel="broken")
+        self.calls = 0
+
+    def send(self, msg: can.Message, timeout: float | None = None) -> None:
+        self.calls += 1
+        if self.calls % 2:
+            raise can.CanOperationError("bus-off")
+
+    def _recv_internal(self, timeout: float | None) -> tuple[can.Message | None, bool]:
+        self.calls += 1
+        if self.calls % 2:
+            raise can.CanOperationError("controller error")
+        return can.Message(arbitration_id=0x7FF, is_error_frame=True), False
+
+
+def test_bus_errors_are_counted_and_survived() -> None:
+    with CanPort(_BrokenBus(), load_dbc(EMU_DBC)) as port:
+        sent = [port.send("EMU_Control", {"PackCurrent_A": 1, "AmbientTemp_degC": 25,
+                                          "ControlCounter": i}) for i in range(4)]  # fmt: skip
+        assert sent == [False, True, False, True]
+        assert port.stats.send_errors == 2 and "bus-off" in port.stats.last_error
+        t0 = time.monotonic()
+        assert port.recv(0.05) is None  # errors and error frames until the deadline
+        assert time.monotonic() - t0 < 1.0
+        assert port.stats.bus_errors >= 2 and port.stats.timeouts == 1
+        assert port.stats.received == 0
