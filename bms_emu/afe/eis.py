@@ -238,8 +238,9 @@ class ToneFit:
         Standard uncertainty of each of Re X and Im X (the larger of the two), from the residual.
     sigma : ndarray, shape (n_channels,)
         Residual standard deviation per sample.
-    poly : ndarray, shape (poly_degree + 1, n_channels)
-        Drift coefficients (Legendre basis over the record).
+    poly : ndarray, shape (n_terms, n_channels)
+        Drift coefficients (Legendre basis over the record: degrees 0.. for the sine model,
+        1.. for the periodic model).
     """
 
     phasor: ComplexArray
@@ -248,17 +249,48 @@ class ToneFit:
     poly: FloatArray
 
 
-def fit_tone(t_s: ArrayLike, y: ArrayLike, f_Hz: float, poly_degree: int = 1) -> ToneFit:
-    """Joint least-squares fit of one tone plus a polynomial drift, vectorised over channels.
+def _legendre_columns(t: FloatArray, degrees: range) -> FloatArray:
+    """Legendre polynomials of the given degrees over the span of ``t``, shape (n, len)."""
+    span = t[-1] - t[0]
+    x = 2 * (t - t[0]) / span - 1 if span > 0 else np.zeros(t.size)
+    eye = np.eye(max(degrees.stop, 1))
+    cols = [np.polynomial.legendre.legval(x, eye[k]) for k in degrees]
+    return np.stack(cols, axis=1) if cols else np.zeros((t.size, 0))
+
+
+def fit_tone(
+    t_s: ArrayLike,
+    y: ArrayLike,
+    f_Hz: float,
+    poly_degree: int = 1,
+    samples_per_period: int | None = None,
+) -> ToneFit:
+    """Tone at ``f_Hz`` plus a polynomial drift by linear least squares, vectorised over channels.
+
+    Two models, both linear least squares:
+
+    * ``samples_per_period = None``: ``y = sum_k c_k P_k(t) + a cos(w t) + b sin(w t)``
+      (``P_k`` Legendre, degree ``0..poly_degree``); the noise ``sigma`` is the residual's.
+    * ``samples_per_period = N`` with ``n`` a multiple (>= 2) of ``N``: ``y = sum_k c_k P_k(t)
+      + p(t)`` with ``p`` *any* N-periodic waveform (the tone and all its harmonics: a square
+      wave's odd harmonics would otherwise leak into the drift terms, which are not orthogonal
+      to them, and count as noise) and ``k = 1..poly_degree``. Solved by Frisch-Waugh-Lovell:
+      the periodic part is the synchronous average over the periods, the drift is fitted to the
+      residuals of both ``y`` and the polynomials after removing their synchronous averages;
+      the tone is the fundamental DFT bin of the periodic part. Its noise variance is the
+      same as the single-tone fit's (``2 sigma^2 / n``); ``sigma`` has ``n - N - poly_degree``
+      degrees of freedom (Pintelon & Schoukens' nonparametric noise estimate).
+
+    ``poly_degree = 0`` gives the plain single-bin DFT over integer periods (no detrending).
 
     Parameters
     ----------
     t_s : array_like, shape (n,)
-        Sample times (s), ideally an integer number of periods of ``f_Hz``.
+        Sample times (s), uniformly spaced over an integer number of periods of ``f_Hz``.
     y : array_like, shape (n,) or (n, n_channels)
     f_Hz : float
     poly_degree : int
-        0 = mean only (the single-bin DFT over integer periods); 1 = linear detrend (joint); ...
+    samples_per_period : int, optional
 
     Returns
     -------
@@ -272,15 +304,27 @@ def fit_tone(t_s: ArrayLike, y: ArrayLike, f_Hz: float, poly_degree: int = 1) ->
     n = t.size
     if yy.shape[0] != n:
         raise ValueError(f"y has {yy.shape[0]} samples, t_s {n}")
+    w = 2 * np.pi * f_Hz
+    spp = samples_per_period
+    if spp is not None and spp > 2 and n % spp == 0 and n // spp >= 2:
+        ph, u, sigma, coef = _fit_periodic(t, yy, w, poly_degree, spp)
+    else:
+        ph, u, sigma, coef = _fit_sine(t, yy, w, poly_degree)
+    if one:
+        return ToneFit(ph[:1], u[:1], sigma[:1], coef[:, :1])
+    return ToneFit(ph, u, sigma, coef)
+
+
+def _fit_sine(
+    t: FloatArray, yy: FloatArray, w: float, poly_degree: int
+) -> tuple[ComplexArray, FloatArray, FloatArray, FloatArray]:
+    n = t.size
     p = poly_degree + 1
     if n <= p + 2:
         raise ValueError("record too short for the fit")
-    span = t[-1] - t[0]
-    x = 2 * (t - t[0]) / span - 1 if span > 0 else np.zeros(n)
-    w = 2 * np.pi * f_Hz
-    cols = [np.polynomial.legendre.legval(x, np.eye(p)[k]) for k in range(p)]
-    cols += [np.cos(w * t), np.sin(w * t)]
-    a = np.stack(cols, axis=1)  # (n, p + 2)
+    a = np.concatenate(
+        [_legendre_columns(t, range(p)), np.cos(w * t)[:, None], np.sin(w * t)[:, None]], axis=1
+    )  # (n, p + 2)
     # one factorisation for all channels replaces a per-channel lstsq loop
     q, r = np.linalg.qr(a)
     coef = np.linalg.solve(r, q.T @ yy)  # (p + 2, n_ch)
@@ -289,10 +333,41 @@ def fit_tone(t_s: ArrayLike, y: ArrayLike, f_Hz: float, poly_degree: int = 1) ->
     rinv = np.linalg.inv(r)
     cov = rinv @ rinv.T  # (A^T A)^-1
     u = sigma * math.sqrt(max(cov[p, p], cov[p + 1, p + 1]))
-    ph = coef[p] - 1j * coef[p + 1]
-    if one:
-        return ToneFit(ph[:1], u[:1], sigma[:1], coef[:p])
-    return ToneFit(ph, u, sigma, coef[:p])
+    return coef[p] - 1j * coef[p + 1], u, sigma, coef[:p]
+
+
+def _sync_avg(x: FloatArray, spp: int) -> FloatArray:
+    """Synchronous average over periods, tiled back to the record: (n, m) -> (n, m)."""
+    per = x.reshape(x.shape[0] // spp, spp, -1)
+    return np.broadcast_to(per.mean(axis=0), per.shape).reshape(x.shape)
+
+
+def _fit_periodic(
+    t: FloatArray, yy: FloatArray, w: float, poly_degree: int, spp: int
+) -> tuple[ComplexArray, FloatArray, FloatArray, FloatArray]:
+    n = t.size
+    pc = _legendre_columns(t, range(1, poly_degree + 1))  # (n, d), no constant (in the periodic)
+    pr = pc - _sync_avg(pc, spp) if pc.shape[1] else pc
+    y_r = yy - _sync_avg(yy, spp)
+    if pc.shape[1]:
+        # drift from the de-periodised data (Frisch-Waugh-Lovell); one lstsq for all channels
+        coef, *_ = np.linalg.lstsq(pr, y_r, rcond=None)  # (d, n_ch)
+        res = y_r - pr @ coef
+        periodic_in = yy - pc @ coef
+    else:
+        coef = np.zeros((0, yy.shape[1]))
+        res = y_r
+        periodic_in = yy
+    dof = n - spp - pc.shape[1]
+    sigma = np.sqrt(np.sum(res * res, axis=0) / max(dof, 1))
+    e = np.exp(-1j * w * t)
+    ph = (2.0 / n) * (e @ periodic_in)
+    # exact variance of Re/Im of the tone for white noise: weights g - P_r (P_r^T P_r)^-1 P^T g
+    g = np.stack([(2.0 / n) * np.cos(w * t), -(2.0 / n) * np.sin(w * t)], axis=1)  # (n, 2)
+    if pc.shape[1]:
+        g = g - pr @ np.linalg.solve(pr.T @ pr, pc.T @ g)
+    u = sigma * math.sqrt(float(np.max(np.sum(g * g, axis=0))))
+    return ph, u, sigma, coef
 
 
 def dft_bin(y: ArrayLike, f_Hz: float, f_sample_Hz: float, t0_s: float = 0.0) -> ComplexArray:

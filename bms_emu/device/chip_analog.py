@@ -26,6 +26,7 @@ bit flips, supply and oscillator faults, die heating.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,26 +35,35 @@ import numpy as np
 import numpy.typing as npt
 
 from bms_emu.afe.adc_params import (
+    CODE_MAX,
+    CODE_MIN,
     F_MOD_HZ,
     G_IN,
+    RAW_CODE_ZERO,
+    RAW_PER_U,
     cell_code_from_raw,
     cell_volts_from_code,
     raw_code_from_sinc3,
 )
 from bms_emu.afe.chip import ChipPopulation
-from bms_emu.afe.conversion import convert_dc
+from bms_emu.afe.conversion import convert_dc, noise_figures
 from bms_emu.afe.current_channel import measure_current_A
-from bms_emu.afe.die_thermal import DieThermalParams, die_temp_code, step_die_temp_C
+from bms_emu.afe.die_thermal import die_temp_code, step_die_temp_C
 from bms_emu.afe.ecc import EccStatus
 from bms_emu.afe.frontend import adc_input_V, open_wire_pin_V
 from bms_emu.afe.reference import (
     T0_C,
     ReferenceNoise,
-    ReferenceState,
     reference_error_ppm,
     v_ref_V,
 )
-from bms_emu.afe.trim import TrimCodes, correct_code, pack_trim_image, read_trim_image
+from bms_emu.afe.trim import (
+    TrimCodes,
+    correct_code,
+    correct_code_float,
+    pack_trim_image,
+    read_trim_image,
+)
 from bms_emu.device.analog import FAULT_KEYS, ow_channel_mask
 from bms_emu.sim import RandomStreams
 from bms_emu.sources import PackSample, PackSource
@@ -215,14 +225,11 @@ class ChipAnalog:
         # per-device parameters (length-1 populations keep the vectorised models unchanged)
         self._ref = population.devices.reference.take(self._sel)
         self._s_ref = population.s_devices.reference.take(self._sel)
-        self._sensor = population.devices.sensor
-        self._fe_c = _take(population.frontend, i)
-        self._fe_s = _take(population.s_frontend, i)
-        self._die = DieThermalParams(
-            population.die.r_th_C_per_W[self._sel],
-            population.die.tau_s[self._sel],
-            population.die.p_quiescent_W[self._sel],
-        )
+        self._sensor = population.devices.sensor.take(self._sel)
+        self._fe_c = population.frontend.take(self._sel)
+        self._fe_s = population.s_frontend.take(self._sel)
+        self._die = population.die.take(self._sel)
+        self._current = population.current.take(self._sel)
         self._path_c = (
             population.devices.path.gain_error_ppm[i],
             population.devices.path.offset_uV[i],
@@ -231,14 +238,14 @@ class ChipAnalog:
             population.s_devices.path.gain_error_ppm[i],
             population.s_devices.path.offset_uV[i],
         )
-        self._state = _take_state(population.state, i)
-        self._s_state = self._state if spec.shares_reference else _take_state(population.s_state, i)
+        self._state = population.state.take(self._sel)
+        self._s_state = self._state if spec.shares_reference else population.s_state.take(self._sel)
         # trim memory: the C path's words 0..4 then the S path's words 5..9, each SECDED-coded
         board_valid = np.array([np.isfinite(population.t_board_h)])
         self._image = np.concatenate(
             [
                 pack_trim_image(
-                    _take_codes(c, i), _scheme(population), board_valid, fmt=spec.trim_format
+                    c.take(self._sel), _scheme(population), board_valid, fmt=spec.trim_format
                 )
                 for c in (population.codes, population.s_codes)
             ],
@@ -371,7 +378,7 @@ class ChipAnalog:
         fmt = self.spec.trim_format
         die_code = die_temp_code(
             np.array([self._temp_die_C]),
-            self._sensor_1(),
+            self._sensor,
             lsb_C=fmt.die_temp_lsb_C,
             bits=fmt.die_temp_bits,
             rng=self._rng_misc,
@@ -386,10 +393,6 @@ class ChipAnalog:
             fmt=fmt,
         )
         return cell_volts_from_code(cell_code_from_raw(corr))
-
-    def _sensor_1(self) -> Any:
-        s = self._sensor
-        return type(s)(s.offset_C[self._sel], s.gain_error_ppm[self._sel], s.noise_C_rms[self._sel])
 
     def _pins_V(
         self, sample: PackSample, t_s: float, ow_mask: npt.NDArray[np.bool_], dt_window_s: float
@@ -446,52 +449,74 @@ class ChipAnalog:
 
     def measure_record(
         self,
-        t0_s: npt.ArrayLike,
-        t1_s: npt.ArrayLike,
+        t_s: npt.ArrayLike,
         path: str = "C",
         *,
         n_avg: int = 1,
         t_conv_s: float | None = None,
+        window_s: float | None = None,
         with_current: bool = False,
         duty: npt.ArrayLike | None = None,
+        pack_current_A: npt.ArrayLike | None = None,
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None]:
         """A record of conversions at many times in one call (the EIS engine's sample path).
 
-        **Exact path** (``n_avg = 1``): bit-for-bit what ``measure_cells(t0_s[k], t1_s[k],
-        path)`` returns called for k = 0, 1, ... in turn, and the chip's state (random streams
-        included) ends up the same. The time-sequential parts (pack source, die temperature,
+        ``t_s`` are the times the pack is sampled at: the centre of each conversion window
+        (``n_avg = 1``) or of each block of averaged conversions.
+
+        **Exact path** (``n_avg = 1``): bit-for-bit what ``measure_cells(t - W/2, t + W/2,
+        path)`` returns called for each ``t`` of ``t_s`` in turn (``W = window_s``; exact
+        whenever the window's midpoint rounds to ``t``, e.g. dyadic times and windows), and the
+        chip's state (random streams included) ends up the same. The time-sequential parts (pack source, die temperature,
         reference hysteresis and noise) run per sample exactly as there; the conversion
         arithmetic (front end, sinc3 quantisation, trim correction, code format) runs once on
         the whole ``(n, n_channels)`` block, and the trim image is decoded once. Open sense
         wires fall back to :meth:`measure_cells` per sample.
 
         **Averaged fast path** (``n_avg = K > 1``, statistically equivalent): each sample is
-        the mean of the 16-bit codes of ``K`` consecutive conversions ``t_conv_s`` apart, the
-        last one on ``(t0_s[k], t1_s[k])``. Per block: the pack is sampled once at the block's
-        centre (the boxcar's magnitude, ``1 - (pi f K t_conv)^2/6``, is not simulated: 0.17 %
-        at 1 Hz for K = 32 at 1 ms; it is common to the voltage and current samples, so it
-        cancels in an impedance), the die temperature follows the exact first-order response
-        to the per-block balancing power (one filter pass over the record, uniform spacing
-        required), the hysteresis play operator runs as a running max/min, the reference
-        (static part) is evaluated for all blocks at once, and the reference noise (white +
-        1/f) comes from a generator at the block rate on its own named stream
-        (``analog.<i>.ref_noise_record``: block means of the 1 kHz noise have the block-rate
-        white level; 1/f is continuous across consecutive records). ADC noise and the code
-        quantisation are drawn per conversion.
+        the mean of the 16-bit codes of ``K`` consecutive continuous conversions ``t_conv_s``
+        apart, centred on ``t``. Per block the pack is sampled once, at ``t`` (the boxcar's
+        magnitude, ``1 - (pi f K t_conv)^2/6``, is not simulated: 0.6 % at 1 Hz for K = 62 at
+        1 ms; it is common to the voltage and current samples of a block, so it cancels in an
+        impedance); the die temperature follows the exact first-order response to the
+        per-block balancing power (one filter pass), the hysteresis play operator runs as a
+        running max/min, the reference (static part) is evaluated for all blocks at once, and
+        the reference noise (white + 1/f) comes from a generator at the block rate on its own
+        named stream (``analog.<i>.ref_noise_record...``; block means of the 1 kHz noise have
+        the block-rate white level; the 1/f part is continuous across consecutive records).
+        The mean code is drawn from its distribution instead of K codes: ADC thermal noise of
+        K continuous conversions (variance ``g_thermal/R (sigma/v_ref)^2 (1 + 2 rho1 + 2 rho2)
+        / K``, the measured MA(2) figures of :mod:`bms_emu.afe.conversion`: consecutive sinc3
+        windows overlap), modulator quantisation noise ``/K``, the trim correction in its real
+        form (:func:`bms_emu.afe.trim.correct_code_float`) and the 16-bit rounding as
+        ``LSB^2/12/K`` (the ~1 LSB thermal noise dithers it: its bias is < 1e-6 LSB).
 
         Parameters
         ----------
-        t0_s, t1_s : array_like, shape (n,)
-            Conversion windows (of the last conversion of each block), increasing.
+        t_s : array_like, shape (n,)
+            Sample (window or block centre) times, increasing.
         path : {"C", "S"}
         n_avg : int
         t_conv_s : float, optional
             Spacing of averaged conversions (default: the path's decimation period).
+        window_s : float, optional
+            Conversion window, only used by the open-wire fallback (default ``(3R - 2)/f_mod``).
         with_current : bool
-            Also sample the current channel at each block centre.
+            Also sample the current channel at each sample time. The true current is the one
+            the pack model held over its last step (its zero-order-hold current: what flowed in
+            the emulated cells just before ``t``, consistent with the cell voltages), or the
+            source's instantaneous current for other sources; the channel's shunt and
+            amplifier errors at the die temperature are applied as in
+            :meth:`measure_current_A`.
         duty : array_like, shape (n, n_channels), optional
-            Balancing duty to apply from each sample's block centre on (as :meth:`set_balance`
-            would, called only where the duty changes). Default: leave the switches as they are.
+            Balancing duty held over ``(t_s[k-1], t_s[k]]`` (the first from the chip's present
+            time), applied as :meth:`set_balance` at ``t_s[k-1]`` where it changes. Default:
+            leave the switches as they are.
+        pack_current_A : array_like, shape (n, n_sub), optional
+            Drive the pack directly (an excitation source the chip commands): over
+            ``(t_s[k-1], t_s[k]]`` the pack takes ``n_sub`` equal steps at these mean currents
+            (the first interval starts at the pack's present time). Needs a virtual pack
+            source; its profile is bypassed (call its ``set_current_A`` afterwards).
 
         Returns
         -------
@@ -501,11 +526,10 @@ class ChipAnalog:
         """
         if path not in ("C", "S"):
             raise ValueError(f"path must be 'C' or 'S', got {path!r}")
-        t0 = np.atleast_1d(np.asarray(t0_s, dtype=float))
-        t1 = np.atleast_1d(np.asarray(t1_s, dtype=float))
-        if t0.shape != t1.shape or t0.ndim != 1:
-            raise ValueError("t0_s and t1_s must be 1-D arrays of the same length")
-        n, nch = t0.size, self.n_channels
+        t_mid = np.atleast_1d(np.asarray(t_s, dtype=float))
+        if t_mid.ndim != 1:
+            raise ValueError("t_s must be a 1-D array")
+        n, nch = t_mid.size, self.n_channels
         k_avg = int(n_avg)
         if k_avg < 1:
             raise ValueError(f"n_avg must be >= 1, got {n_avg}")
@@ -513,19 +537,20 @@ class ChipAnalog:
         r = self.spec.adc.c_decimation if path == "C" else self.spec.adc.s_decimation
         if t_conv_s is None:
             t_conv_s = r / F_MOD_HZ
+        half_w = 0.5 * ((3 * r - 2) / F_MOD_HZ if window_s is None else float(window_s))
         exact = k_avg == 1
         if self.faults.open_pins:
             if not exact:
                 raise ValueError("open-wire faults need n_avg = 1 (per-sample pin physics)")
             v_rows, c_rows = [], []
             for k in range(n):
+                tk = float(t_mid[k])
                 if duty_a is not None and (k == 0 or np.any(duty_a[k] != duty_a[k - 1])):
-                    self.set_balance(0.5 * (t0[k] + t1[k]), duty_a[k])
-                v_rows.append(self.measure_cells(t0[k], t1[k], path))
+                    self.set_balance(self._t_s if k == 0 else float(t_mid[k - 1]), duty_a[k])
+                v_rows.append(self.measure_cells(tk - half_w, tk + half_w, path))
                 if with_current:
-                    c_rows.append(self.measure_current_A(t0[k], t1[k]))
+                    c_rows.append(self.measure_current_A(tk - half_w, tk + half_w))
             return np.array(v_rows).reshape(n, nch), (np.array(c_rows) if with_current else None)
-        t_mid = 0.5 * (t0 + t1) - 0.5 * (k_avg - 1) * t_conv_s
         sense = np.empty((n, nch))
         i_true = np.empty(n)
         temp = np.empty(n)
@@ -533,19 +558,39 @@ class ChipAnalog:
         duty_rec = np.empty((n, nch))
         src = self.source
         fast = hasattr(src, "advance_to") and hasattr(src, "pack") and hasattr(src, "current_at")
+        drive = None
+        if pack_current_A is not None:
+            if not fast:
+                raise ValueError("pack_current_A needs a virtual pack source")
+            drive = np.asarray(pack_current_A, dtype=float)
+            if drive.ndim == 1:
+                drive = drive[:, None]
+            if drive.shape[0] != n:
+                raise ValueError(f"pack_current_A must have {n} rows, got {drive.shape[0]}")
         t_die0, t_s0 = self._temp_die_C, self._t_s
         for k in range(n):  # time-sequential state: pack (and, exact path: die, reference)
             tm = float(t_mid[k])
             if duty_a is not None and (k == 0 or np.any(duty_a[k] != duty_a[k - 1])):
+                # duty[k] holds over (t[k-1], t[k]]: switch at the previous sample time
                 if exact:
-                    self.set_balance(tm, duty_a[k])
+                    self.set_balance(self._t_s if k == 0 else float(t_mid[k - 1]), duty_a[k])
                 else:
                     self._set_switches(duty_a[k])
             last = self._hist._samples[-1] if self._hist._samples else None
-            if fast and (last is None or tm > last.t_s):
+            if drive is not None:
+                t_from = src.pack.t_s
+                if tm > t_from:
+                    src.pack.run((tm - t_from) / drive.shape[1], drive[k])
+                    src.pack.t_s = tm
+                sv = src.pack.sense_voltage_V()
+                held = getattr(src.pack, "_current_A", None)
+                i_true[k] = float(drive[k, -1]) if held is None else held
+            elif fast and (last is None or tm > last.t_s):
                 src.advance_to(tm)
                 sv = src.pack.sense_voltage_V()
-                i_true[k] = src.current_at(src.pack.t_s)
+                # the pack's held (ZOH) current of its last step; no public getter yet
+                held = getattr(src.pack, "_current_A", None)
+                i_true[k] = src.current_at(src.pack.t_s) if held is None else held
             else:
                 smp = self._hist.at(tm)
                 sv = smp.sense_voltage_V
@@ -575,16 +620,16 @@ class ChipAnalog:
         v = v_adc * (1 + 1e-6 * g_ppm) + 1e-6 * o_uV
         v_ref = vref[:, None] * np.ones_like(v)
         rng = self._rng_c if path == "C" else self._rng_s
+        codes, _ = self._trim(path)
         if not exact:
-            v = np.broadcast_to(v[:, None, :], (n, k_avg, nch))
-            v_ref = np.broadcast_to(v_ref[:, None, :], (n, k_avg, nch))
+            v_mean = self._mean_code_volts(path, v, v_ref, temp, rng, r, k_avg, codes)
+            return v_mean, self._record_current(with_current, i_true, temp)
         d = convert_dc(G_IN * v, v_ref, rng, self.spec.adc.thermal_noise_V, R=r)
         raw = raw_code_from_sinc3(d, r)
-        codes, _ = self._trim(path)
         fmt = self.spec.trim_format
         die_code = die_temp_code(
             temp[None, :],
-            self._sensor_1(),
+            self._sensor,
             lsb_C=fmt.die_temp_lsb_C,
             bits=fmt.die_temp_bits,
             rng=self._rng_misc,
@@ -599,14 +644,61 @@ class ChipAnalog:
             codes.board[0],
             fmt=fmt,
         )
-        cc = cell_code_from_raw(corr)
-        v_out = cell_volts_from_code(cc if exact else cc.mean(axis=1))
-        cur = None
-        if with_current:
-            cur = np.asarray(
-                measure_current_A(self._current_params(), i_true[None, :], temp[None, :])[0]
-            )
-        return v_out, cur
+        v_out = cell_volts_from_code(cell_code_from_raw(corr))
+        return v_out, self._record_current(with_current, i_true, temp)
+
+    def _record_current(
+        self, with_current: bool, i_true: npt.NDArray[np.float64], temp: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64] | None:
+        if not with_current:
+            return None
+        return np.asarray(
+            measure_current_A(self._current_params(), i_true[None, :], temp[None, :])[0]
+        )
+
+    def _mean_code_volts(
+        self,
+        path: str,
+        v: npt.NDArray[np.float64],
+        v_ref: npt.NDArray[np.float64],
+        temp: npt.NDArray[np.float64],
+        rng: np.random.Generator,
+        r: int,
+        k_avg: int,
+        codes: TrimCodes,
+    ) -> npt.NDArray[np.float64]:
+        """Mean of ``k_avg`` continuous 16-bit codes per sample, drawn from its distribution.
+
+        ``v``, ``v_ref``: (n, n_channels) ADC input (cell-referred, after path errors) and
+        reference. Returns volts, shape (n, n_channels).
+        """
+        fig = noise_figures(r)
+        u = G_IN * v / v_ref
+        th = fig.g_thermal / r * (self.spec.adc.thermal_noise_V / v_ref) ** 2
+        th_mean = th * (1.0 + 2.0 * fig.rho1 * (k_avg - 1) / k_avg
+                        + 2.0 * fig.rho2 * max(k_avg - 2, 0) / k_avg) / k_avg  # fmt: skip
+        q_mean = fig.q_var_R5 / float(r) ** 5 / k_avg
+        z = rng.standard_normal((2, *u.shape))
+        raw = (u + np.sqrt(th_mean + q_mean) * z[0]) * RAW_PER_U
+        fmt = self.spec.trim_format
+        die_code = die_temp_code(
+            temp[None, :],
+            self._sensor,
+            lsb_C=fmt.die_temp_lsb_C,
+            bits=fmt.die_temp_bits,
+            rng=self._rng_misc,
+        )[0]
+        corr = correct_code_float(
+            raw,
+            codes.gain[0],
+            codes.tempco[0],
+            codes.offset[0],
+            np.broadcast_to(die_code[:, None], raw.shape),
+            codes.board[0],
+            fmt=fmt,
+        )
+        code = (corr - RAW_CODE_ZERO) / 16.0 + z[1] * math.sqrt(1.0 / 12.0 / k_avg)
+        return cell_volts_from_code(np.clip(code, CODE_MIN, CODE_MAX))
 
     def _set_switches(self, duty: npt.ArrayLike) -> None:
         """Balancing switches without advancing the die (the record's fast path does that)."""
@@ -694,7 +786,9 @@ class ChipAnalog:
         self._t_s = max(float(t_mid[-1]), t_s0)
         return temp, v_ref
 
-    def _record_noise_V(self, which: str, t_mid: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    def _record_noise_V(
+        self, which: str, t_mid: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
         """Reference noise at the block rate of a uniformly spaced record (own named stream)."""
         if t_mid.size < 2:
             return np.zeros(t_mid.size)
@@ -751,19 +845,8 @@ class ChipAnalog:
         """Current channel (extension): shunt + amplifier errors at the die temperature."""
         t_mid = 0.5 * (t0_s + t1_s)
         sample = self._hist.at(t_mid)
-        cur = self.pop.current
-        one = type(cur)(
-            cur.shunt_uOhm_nominal,
-            cur.gain_nominal,
-            cur.shunt_err_ppm[self._sel],
-            cur.shunt_tempco_ppm_per_C,
-            cur.gain_err_ppm[self._sel],
-            cur.gain_tempco_ppm_per_C[self._sel],
-            cur.offset_uV[self._sel],
-            cur.offset_tempco_uV_per_C[self._sel],
-            cur.full_scale_A,
-        )
-        return float(measure_current_A(one, np.array([sample.current_A]), self._temp_die_C)[0])
+        i_A = measure_current_A(self._current, np.array([sample.current_A]), self._temp_die_C)
+        return float(i_A[0])
 
     def measure_status(self, t_s: float) -> dict[str, float]:
         """VREF2 through the C path, die temperature from the sensor, supplies, sum of cells."""
@@ -793,7 +876,7 @@ class ChipAnalog:
             float(
                 die_temp_code(
                     np.array([self._temp_die_C]),
-                    self._sensor_1(),
+                    self._sensor,
                     lsb_C=fmt.die_temp_lsb_C,
                     bits=fmt.die_temp_bits,
                 )[0]
@@ -841,29 +924,6 @@ class ChipAnalog:
         }
         assert set(out) == set(FAULT_KEYS)
         return out
-
-
-def _take(fe: Any, i: int) -> Any:
-    from dataclasses import replace
-
-    sl = slice(i, i + 1)
-    return replace(
-        fe,
-        offset_uV=fe.offset_uV[sl],
-        gain_ppm=fe.gain_ppm[sl],
-        inl_uV=fe.inl_uV[sl],
-        cm_error_uV=fe.cm_error_uV[sl],
-        leakage_nA=fe.leakage_nA[sl],
-    )
-
-
-def _take_state(state: ReferenceState, i: int) -> ReferenceState:
-    return ReferenceState(state.hyst_m[i : i + 1].copy(), state.t_assembly_h[i : i + 1].copy())
-
-
-def _take_codes(codes: TrimCodes, i: int) -> TrimCodes:
-    sl = slice(i, i + 1)
-    return TrimCodes(codes.gain[sl], codes.tempco[sl], codes.offset[sl], codes.board[sl])
 
 
 def _scheme(pop: ChipPopulation) -> Any:

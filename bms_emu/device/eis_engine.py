@@ -255,7 +255,7 @@ def run_eis(
         raise TypeError("the EIS engine needs a virtual pack source (it drives the current)")
     s = settings
     n_ch = analog.n_channels
-    cells = np.arange(n_ch) if s.cells is None else np.asarray(s.cells, dtype=int)
+    cells = np.arange(n_ch) if s.cells is None else np.unique(np.asarray(s.cells, dtype=int))
     if cells.size == 0 or cells.min() < 0 or cells.max() >= n_ch:
         raise ValueError(f"cells must be in 0..{n_ch - 1}")
     h = 1.0 / s.f_sample_Hz
@@ -282,6 +282,7 @@ def run_eis(
     done = 0.0
     for fi, f in enumerate(s.freqs_Hz):
         n_settle, n_int = _record_plan(s, f)
+        spp = int(round(s.f_sample_Hz / f))
         h_path = complex(
             path_response(f, t_dec_s=t_conv, window_s=window, n_avg=s.n_avg, t_conv_s=t_conv)
         )
@@ -335,17 +336,17 @@ def run_eis(
             t_tick = (t_c[n_settle:] - t_a) + delay
             if s.excitation == "external":
                 cur = np.concatenate([i1, i2])[n_settle:]
-                fit_i = fit_tone(t_tick, cur, f, s.detrend_degree)
+                fit_i = fit_tone(t_tick, cur, f, s.detrend_degree, spp)
                 i_ph = np.full(n_ch, fit_i.phasor[0] / h_path)
                 u_i = np.full(n_ch, fit_i.u_phasor[0] / abs(h_path))
             else:
                 analog.set_balance(float(t_c[-1]), np.zeros(n_ch))
                 dsel = duty[n_settle:] if duty is not None else np.zeros_like(v)
                 cur_cells = dsel * v / r_bleed  # the chip's own estimate of each bleed current
-                fit_i = fit_tone(t_tick, cur_cells, f, s.detrend_degree)
+                fit_i = fit_tone(t_tick, cur_cells, f, s.detrend_degree, spp)
                 i_ph = fit_i.phasor / h_path
                 u_i = fit_i.u_phasor / abs(h_path)
-            fit_v = fit_tone(t_tick, v, f, s.detrend_degree)
+            fit_v = fit_tone(t_tick, v, f, s.detrend_degree, spp)
             v_ph = fit_v.phasor / h_path
             u_v = fit_v.u_phasor / abs(h_path)
             if s.excitation == "external":
@@ -409,11 +410,14 @@ def _balance_group(
     near[1:] |= exc[:-1]
     near[:-1] |= exc[1:]
     quiet = ~exc & ~near
-    eps = 0j
+    eps, u_eps = 0j, 0.0
     if quiet.any():
         eps = complex(np.mean(v_ph[quiet] / v_mean[quiet]))
+        u_eps = float(np.sqrt(np.sum((u_v[quiet] / v_mean[quiet]) ** 2)) / np.count_nonzero(quiet))
         cm[fi] = eps * 1e6
-    v_corr = v_ph - eps * v_mean if cm_correct else v_ph
+    if not cm_correct:
+        eps, u_eps = 0j, 0.0
+    v_corr = v_ph - eps * v_mean
     for c in grp:
         i_c = i_ph[c]
         z_meas = -v_corr[c] / i_c
@@ -424,8 +428,12 @@ def _balance_group(
             # end cell: the missing wire assumed equal to the measured one (2x one estimate)
             xts.append(xts[0])
             u2 += 4.0 * (u_v[nbs[0]] / abs(i_c)) ** 2
+            v_sum = v_mean[c] + 2.0 * v_mean[nbs[0]]
         else:
             u2 += sum((u_v[nb] / abs(i_c)) ** 2 for nb in nbs)
+            v_sum = v_mean[c] + sum(v_mean[nb] for nb in nbs)
+        # the common-mode estimate is subtracted from all three coherently
+        u2 += (v_sum * u_eps / abs(i_c)) ** 2
         j = int(np.searchsorted(cells, c))
         z[fi, j] = z_meas + sum(xts)
         u[fi, j] = math.sqrt(u2)
