@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parent.parent
 def test_run_with_constant_current_writes_trace(tmp_path, capsys, nmc_pack_path):
     out = tmp_path / "t.csv"
     rc = main(["run", "--pack", str(nmc_pack_path), "--current-A", "50", "--seconds", "600",
-               "--dt-s", "1", "--record-every-s", "10", "--out", str(out)])
+               "--dt-s", "1", "--record-every-s", "10", "--out", str(out),
+               "--history", str(tmp_path / "h.sqlite")])
     assert rc == 0
     header, data = read_trace_csv(out)
     assert header == trace_header(16) + cell_columns("v_meas_", "_V", 16)
@@ -36,12 +37,20 @@ def test_run_with_constant_current_writes_trace(tmp_path, capsys, nmc_pack_path)
     assert err.max() > 10e-6  # and it is a real chip, not a copy of the truth
     out_text = capsys.readouterr().out
     assert "600 s emulated" in out_text and "bmic_target_1mV" in out_text
+    # the run is recorded in the SQLite history (default: next to the trace's default folder)
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "h.sqlite") as db:
+        rows = db.execute("SELECT r.sweep, m.key, m.value FROM runs r JOIN metrics m "
+                          "USING(run_id) WHERE m.key = 'chip_err_max_mV'").fetchall()
+    assert len(rows) == 1 and rows[0][0].endswith("/bmic_target_1mV")
+    assert rows[0][2] == pytest.approx(1e3 * err.max())
 
 
 def test_run_without_chip_writes_the_pack_trace(tmp_path, nmc_pack_path):
     out = tmp_path / "p.csv"
     assert main(["run", "--no-chip", "--pack", str(nmc_pack_path), "--seconds", "60",
-                 "--out", str(out)]) == 0
+                 "--out", str(out), "--no-history"]) == 0
     header, data = read_trace_csv(out)
     assert header == trace_header(16)
     np.testing.assert_array_equal(data[:, 0], np.arange(0, 61, 1.0))
@@ -50,7 +59,7 @@ def test_run_without_chip_writes_the_pack_trace(tmp_path, nmc_pack_path):
 def test_run_with_csv_profile(tmp_path):
     out = tmp_path / "p.csv"
     rc = main(["run", "--profile", str(REPO / "configs" / "profiles" / "hppc_pulse.csv"),
-               "--seconds", "180", "--dt-s", "0.5", "--out", str(out)])
+               "--seconds", "180", "--dt-s", "0.5", "--out", str(out), "--no-history"])
     assert rc == 0
     header, data = read_trace_csv(out)
     i = data[:, header.index("current_A")]
@@ -77,3 +86,4 @@ def test_console_script_default_run(tmp_path):
     assert proc.returncode == 0, proc.stderr
     header, data = read_trace_csv(tmp_path / "bms-emu-out" / "trace.csv")
     assert data.shape[0] == 121
+    assert (tmp_path / "bms-emu-out" / "history.sqlite").is_file()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from rich.table import Table
 from bms_emu.config import load_chip, load_pack, load_profile
 from bms_emu.emulator import build_emulator
 from bms_emu.host import HostDriver
+from bms_emu.sweep.history import History
 from bms_emu.paths import DEFAULT_CHIP, DEFAULT_PACK, DEFAULT_PROFILE, shipped_config
 from bms_emu.profile import CurrentProfile
 from bms_emu.sources import VirtualPackSource
@@ -62,6 +64,9 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: igno
                    "(default: --dt-s)")
     p.add_argument("--seed", type=int, default=None, help="spread seed (default: the pack's)")
     p.add_argument("--out", type=Path, default=Path("bms-emu-out/trace.csv"), help="trace CSV")
+    p.add_argument("--history", type=Path, default=Path("bms-emu-out/history.sqlite"),
+                   help="SQLite run history to append to (default: next to the trace)")
+    p.add_argument("--no-history", action="store_true", help="do not record the run")
     p.set_defaults(func=run)
 
 
@@ -170,6 +175,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"chip {measure.name}: worst single-reading error {1e3 * err_max.max():.3f} mV "
               f"over {n_rows} conversions x {n} cells")
     print(f"trace: {args.out} ({n_rows} rows x {len(header)} columns)")
+    if not args.no_history:
+        summary = {
+            "pack": pack_cfg.name, "chip": measure.name if measure else None,
+            "seconds": args.seconds, "dt_s": args.dt_s, "record_every_s": record_s,
+            "seed": seed, "wall_s": wall, "v_min_V": v_min.tolist(), "v_max_V": v_max.tolist(),
+            "soc_end": soc_end.tolist(), "temp_max_C": t_max.tolist(),
+            "chip_err_max_mV": (1e3 * err_max).tolist() if measure else None,
+        }
+        metrics = {"wall_s": (wall, "s"), "temp_max_C": (float(t_max.max()), "C")}
+        if measure is not None:
+            metrics["chip_err_max_mV"] = (float(1e3 * err_max.max()), "mV")
+        with History(args.history) as history:
+            run_id = history.add_run(f"run/{pack_cfg.name}/{summary['chip']}", summary, metrics,
+                                     datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        print(f"history: run {run_id} recorded in {args.history}")
     return 0
 
 

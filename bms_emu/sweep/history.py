@@ -134,15 +134,28 @@ class History:
         return out
 
     def add(self, summary: dict[str, Any], started_utc: str) -> int:
-        """Record a run and its metrics; returns its run id."""
+        """Record a sweep run and its tracked metrics; returns its run id."""
+        return self.add_run(summary["sweep"], summary, metrics_of(summary), started_utc,
+                            summary["config_sha256"], summary["code_version"])
+
+    def add_run(
+        self,
+        name: str,
+        summary: dict[str, Any],
+        metrics: dict[str, tuple[float, str]],
+        started_utc: str,
+        config_sha256: str = "",
+        code_version: Any = None,
+    ) -> int:
+        """Record any run (a sweep, a ``bms-emu run``) under ``name``; returns its run id."""
         with self._tx() as db:
             cur = db.execute(
                 "INSERT INTO runs(sweep, started_utc, config_sha256, code_version, summary) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (summary["sweep"], started_utc, summary["config_sha256"],
-                 json.dumps(summary["code_version"], sort_keys=True), json.dumps(summary)))
+                (name, started_utc, config_sha256, json.dumps(code_version, sort_keys=True),
+                 json.dumps(summary)))
             run_id = int(cur.lastrowid or 0)
             db.executemany(
                 "INSERT INTO metrics(run_id, key, value, kind) VALUES (?, ?, ?, ?)",
-                [(run_id, k, v, kind) for k, (v, kind) in metrics_of(summary).items()])
+                [(run_id, k, v, kind) for k, (v, kind) in metrics.items()])
         return run_id
