@@ -19,7 +19,7 @@ from typing import Any
 import serial
 
 from bms_emu.device.device import POLL_SOURCES
-from bms_emu.protocol.opcodes import COMMANDS, POLL, READ
+from bms_emu.protocol.opcodes import COMMANDS, POLL, READ, CommandSpec
 from hil import bridge_link as bl
 from hil.server import EmulatorHost
 
@@ -114,11 +114,16 @@ class BridgePC:
         self._sent: dict[int, list[bytes]] = {}
         self._sent_state: bytes | None = None
         self._sent_fwd: int | None = None
-        self._reads = [s for s in COMMANDS.values() if s.kind == READ and s.group]
+        # Result groups first (RDCVA at the front): a refresh sends them within microseconds,
+        # the slower status and configuration groups trail.
+        self._reads = sorted((s for s in COMMANDS.values() if s.kind == READ and s.group),
+                             key=_refresh_rank)
         self.windows_applied = 0
         self.write_errors = 0
         #: emulated time of the event that made each read opcode's bytes change last
         self.changed_at_emu_s: dict[int, float] = {}
+        #: clock() when the PC had those bytes (the emulator's compute done) and began sending
+        self.changed_wall_s: dict[int, float] = {}
 
     @classmethod
     def open(cls, host: EmulatorHost, path: str, baudrate: int = 1_000_000,
@@ -288,14 +293,18 @@ class BridgePC:
         self._refresh(now, self.host.sync())
 
     def _emu_time_of(self, t_us: int) -> float:
+        """Emulated time of a bridge timestamp: never later than now, never before the chain."""
         if t_us < self._t_us_last and self._t_us_last - t_us > 1 << 31:
             self._t_us_wraps += 1
         self._t_us_last = t_us
         t = (t_us + (self._t_us_wraps << 32)) * 1e-6
         now = self.host.sync() if not self.host.lockstep else self.host.chain.t_s
-        if self._t_offset_s is None or abs(t + self._t_offset_s - now) > 0.1:
-            self._t_offset_s = now - t  # (re)anchor the bridge clock to emulated time
-        return t + self._t_offset_s
+        seen = now - t  # true offset + this window's link latency (>= 0)
+        # The smallest offset seen is the tightest mapping (least latency); a jump by more than
+        # a second means the bridge clock restarted: anchor again.
+        if self._t_offset_s is None or seen < self._t_offset_s or seen > self._t_offset_s + 1.0:
+            self._t_offset_s = seen
+        return min(t + self._t_offset_s, now)
 
     def _apply_forward(self, payload: bytes) -> bool:
         if len(payload) < 6:
@@ -314,6 +323,7 @@ class BridgePC:
     def _refresh(self, now: float, t_cause_emu: float) -> None:
         """Push changed read groups and, if changed, the chain state."""
         self._last_refresh_s = now
+        t_ready = self.clock()
         devices = self.host.chain.devices
         for spec in self._reads:
             assert spec.group is not None
@@ -321,6 +331,7 @@ class BridgePC:
             if self._sent.get(spec.opcode) != datas:
                 self._sent[spec.opcode] = datas
                 self.changed_at_emu_s[spec.opcode] = t_cause_emu
+                self.changed_wall_s[spec.opcode] = t_ready
                 self._tx.send(bl.SHADOW_UPDATE, struct.pack(
                     "<HBB", spec.opcode, spec.data_len, len(devices)) + b"".join(datas), now)
         state = b"".join(bytes([(not d.asleep) | (d.busy(_BUSY_SOURCES) << 1),
@@ -342,6 +353,12 @@ class BridgePC:
             self.port.write(data)
         except (OSError, serial.SerialException):
             self.write_errors += 1  # the reliable layer resends; a dead port is reopened
+
+
+def _refresh_rank(spec: CommandSpec) -> tuple[int, int]:
+    group = spec.group or ""
+    kind = 0 if group.startswith("CV") else 1 if group[:2] in ("SV", "AC", "FC") else 2
+    return kind, spec.data_len
 
 
 def _open_port(path: str, baudrate: int = 1_000_000) -> serial.Serial:

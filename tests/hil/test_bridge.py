@@ -192,11 +192,52 @@ def test_pc_reconnect_replays_windows_sent_while_it_was_away(rig: Rig) -> None:
 def test_shadow_update_reaches_the_bridge_soon_after_a_conversion_completes(rig: Rig) -> None:
     rig.board.write_config_a({"REFON": 1})
     time.sleep(0.01)
-    lat = []
+    link, end_to_end = [], []
     for _ in range(5):
         _convert_and_read(rig)
-        lat.append(rig.bridge.shadow_changed_s[RDCVA]
-                   - rig.host.wall_of(rig.pc.changed_at_emu_s[RDCVA]))
-        time.sleep(0.005)
-    # The benchmark holds the 2 ms target; here a loaded CI machine gets slack.
-    assert 0.0 <= float(np.median(lat)) < 0.02, lat
+        arrived = rig.bridge.shadow_changed_s[RDCVA]
+        link.append(arrived - rig.pc.changed_wall_s[RDCVA])  # PC had the result -> bridge
+        end_to_end.append(arrived - rig.host.wall_of(rig.pc.changed_at_emu_s[RDCVA]))
+    # The benchmark measures against the 2 ms target; a loaded CI machine gets slack here.
+    assert 0.0 <= float(np.median(link)) < 0.02, link
+    # End to end adds the emulator's compute time for the conversion (milliseconds).
+    assert all(e >= li for e, li in zip(end_to_end, link, strict=True))
+    assert float(np.median(end_to_end)) < 0.5, end_to_end
+
+
+def test_bms_emu_serve_runs_the_pc_side_for_a_bridge_and_shares_the_chain_with_tcp(
+    serve_process,  # type: ignore[no-untyped-def]
+) -> None:
+    from hil.sil_client import SilClient
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    bridge = BridgeRef(master).start()
+    try:
+        srv = serve_process(["--chain", str(N), "--seed", "1", "--pace", "wall",
+                             "--serial", os.ttyname(slave)])
+        deadline = time.monotonic() + 30.0
+        while not (bridge.shadow and len(bridge.cc) == N):
+            assert time.monotonic() < deadline, "serve never filled the bridge's shadow"
+            time.sleep(0.01)
+        board = HostDriver(bridge.spi_window, N, delay=time.sleep)
+        board.write_config_a({"REFON": 1, "CTH": 6})
+        time.sleep(0.02)
+        before = bridge.shadow_changed_s.get(RDCVA, 0.0)
+        board.start_cell_conversion()
+        while bridge.shadow_changed_s.get(RDCVA, 0.0) <= before:
+            assert time.monotonic() < deadline, "no conversion result reached the bridge"
+            time.sleep(0.002)
+        time.sleep(0.05)  # the trailing groups B..F
+        truth = np.stack([m.pack.cell_voltage_V() for m in build_emulator(CHIP, PACK, N,
+                                                                          seed=1).modules])
+        assert np.abs(board.read_cells("C") - truth).max() < CHIP.accuracy.tme_mV * 1e-3
+        with SilClient("127.0.0.1", srv.port) as c:  # the same chain over TCP
+            tcp = HostDriver(c.transfer, N, delay=c.delay)
+            tcp.expected_counters = [2] * N
+            assert [cfg["CTH"] for cfg in tcp.read_config_a()] == [6] * N
+        assert srv.stop() == 0
+    finally:
+        bridge.shutdown()
+        os.close(master)
+        os.close(slave)
