@@ -19,6 +19,7 @@ from bms_emu.config import ConfigError
 SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("run", "bms_emu.cli.run"),
     ("config", "bms_emu.cli.config_cmd"),
+    ("serve", "bms_emu.cli.serve"),
     ("sweep", "bms_emu.cli.sweep"),
 )
 
