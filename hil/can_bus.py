@@ -12,6 +12,8 @@ format from the extension (``.log`` candump -L, ``.asc``, ``.blf``).
 
 from __future__ import annotations
 
+import copy
+import struct
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -111,11 +113,27 @@ class CanLogWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._logger: Any = can.Logger(str(self.path))
         self.n_frames = 0
+        self.errors = 0
+        self.last_error = ""
 
     def log(self, msg: can.Message) -> None:
-        if self._logger is not None:
+        """Write one frame; a frame the format cannot hold is counted in ``errors``."""
+        if self._logger is None:
+            return
+        if self.path.suffix.lower() == ".blf" and not (
+            isinstance(msg.channel, int) and 0 <= msg.channel < 0xFFFF
+        ):
+            # BLF stores a 16-bit channel number; python-can derives one from the digits of a
+            # channel name ("scn-42" -> 42), which overflows for long names: log as channel 1
+            msg = copy.copy(msg)
+            msg.channel = None
+        try:
             self._logger.on_message_received(msg)
-            self.n_frames += 1
+        except (struct.error, ValueError, TypeError, OSError) as exc:
+            self.errors += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return
+        self.n_frames += 1
 
     def stop(self) -> None:
         if self._logger is not None:

@@ -325,6 +325,7 @@ class ScenarioRunner:
         results = [self._evaluate(e) for e in self.cfg.expectations]
         stats = self.port.stats.as_dict() if self.port else {}
         stats["log_frames"] = log.n_frames
+        stats["log_errors"] = log.errors
         stats["control_applied"] = self.node.applied if self.node else 0
         res = ScenarioResult(
             self.cfg.name, results, self.records, stats, self.rig.t_s, wall,

@@ -95,19 +95,21 @@ def test_udp_multicast_round_trip_between_two_buses() -> None:
 
 @pytest.mark.parametrize("ext", ["log", "asc", "blf"])
 def test_logs_in_candump_asc_blf_read_back_with_python_can(ports, tmp_path, ext) -> None:
-    a, _ = ports
+    a, b = ports
     path = tmp_path / f"trace.{ext}"
     with CanLogWriter(path) as log:
-        a.log = log
+        a.log = b.log = log  # sent frames (no channel) and received ones (channel "t-<digits>")
         for i in range(5):
             a.send("EMU_SocOffset", {"SocCellIndex": i, "SocOffset_pct": 0.5 * i})
-        a.log = None
+            assert b.recv(1.0) is not None
+        a.log = b.log = None
+    assert (log.n_frames, log.errors) == (10, 0)
     frames = list(can.LogReader(str(path)))
-    assert len(frames) == 5
+    assert len(frames) == 10
     db = load_dbc(EMU_DBC)
     decoded = [db.decode_message(m.arbitration_id, bytes(m.data)) for m in frames]
-    assert [d["SocCellIndex"] for d in decoded] == [0, 1, 2, 3, 4]
-    assert decoded[3]["SocOffset_pct"] == pytest.approx(1.5)
+    assert [d["SocCellIndex"] for d in decoded] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    assert decoded[7]["SocOffset_pct"] == pytest.approx(1.5)
 
 
 class _BrokenBus(can.BusABC):

@@ -58,6 +58,7 @@ def test_shipped_scenario_passes_end_to_end(path: Path, tmp_path: Path) -> None:
     frames = list(can.LogReader(str(tmp_path / cfg.can_log)))
     assert len(frames) == res.can_stats["log_frames"] > res.dut_frames > 0
     assert res.can_stats["unknown_id"] == res.can_stats["malformed"] == 0
+    assert res.can_stats["log_errors"] == 0
 
 
 def test_impossible_expectation_fails_with_a_message(tmp_path: Path) -> None:
