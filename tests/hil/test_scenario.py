@@ -163,3 +163,13 @@ def test_cli_reports_bad_yaml_with_exit_code_2(tmp_path: Path, capsys) -> None:
     bad.write_text("kind: scenario\nname: [unclosed\n")
     assert hil_main(["run", str(bad)]) == 2
     assert "invalid YAML" in capsys.readouterr().err
+
+
+def test_wall_clock_pace_holds_events_back_to_real_time(tmp_path: Path) -> None:
+    """Paced: no event is applied before its wall time; a loaded machine may make it late."""
+    res = run_scenario(SCENARIOS / "chip_silent.yaml", tmp_path, pace="wall_clock",
+                       can={"channel": f"paced-{random.getrandbits(32)}"})  # fmt: skip
+    assert res.passed
+    assert res.wall_s >= 0.99 * res.emulated_s
+    for r in res.events:
+        assert r.wall_s is not None and r.wall_s >= r.scheduled_s - 1e-3
