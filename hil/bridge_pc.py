@@ -120,6 +120,7 @@ class BridgePC:
                              key=_refresh_rank)
         self.windows_applied = 0
         self.write_errors = 0
+        self.frame_errors = 0
         #: emulated time of the event that made each read opcode's bytes change last
         self.changed_at_emu_s: dict[int, float] = {}
         #: clock() when the PC had those bytes (the emulator's compute done) and began sending
@@ -187,7 +188,10 @@ class BridgePC:
                 with self.host.lock:
                     for ftype, seq, payload in self._decoder.feed(data):
                         self._last_rx_s = now
-                        applied |= self._on_frame(ftype, seq, payload, now)
+                        try:
+                            applied |= self._on_frame(ftype, seq, payload, now)
+                        except Exception:  # a CRC-good but nonsensical frame: count, go on
+                            self.frame_errors += 1
                     self._service(now, applied)
         finally:
             self._close_port()

@@ -471,6 +471,7 @@ def run_serve(
     announce : callable
         Gets one line per listening endpoint, e.g. ``listening spi tcp://127.0.0.1:40711``.
     """
+    bind, port = parse_tcp_url(spi_url) if spi_url else ("", 0)
     if pace == "wall":
         warm_up(emulator)
     host = EmulatorHost(emulator, pace)
@@ -479,7 +480,6 @@ def run_serve(
     bridge = None
     try:
         if spi_url:
-            bind, port = parse_tcp_url(spi_url)
             server = SilServer(host, bind, port).start()
             announce(f"listening spi {server.url} pace={pace} devices={host.n_devices}")
         if serial_port:

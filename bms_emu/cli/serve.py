@@ -62,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
             announce=lambda line: print(line, flush=True),
             stop=stop,
         )
+    except (OSError, ValueError) as exc:  # port in use, no such serial device, bad --spi
+        print(f"bms-emu serve: {exc}", file=sys.stderr)
+        return 2
     finally:
         for s, h in old.items():
             signal.signal(s, h)

@@ -261,3 +261,21 @@ def test_serve_subprocess_prints_its_port_and_stops_on_ctrl_c(
         assert time.monotonic() - t0 < 5.0
         with pytest.raises(TransportError):
             c.transfer(b"\xff")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--spi", "udp://127.0.0.1:1"], "--spi must look like tcp://"),
+        (["--spi", "none", "--serial", "/dev/no-such-bridge"], "could not open port"),
+        (["--chain", "0"], "--chain must be >= 1"),
+    ],
+    ids=["bad-url", "no-serial-device", "empty-chain"],
+)
+def test_serve_reports_bad_endpoints_without_a_traceback(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bms_emu.cli.main import main
+
+    assert main(["serve", "--pace", "lockstep", *args]) == 2
+    assert message in capsys.readouterr().err
