@@ -398,8 +398,14 @@ def drift_leakage(drift_V_per_s: float, f_Hz: float) -> float:
 # --------------------------------------------------------------------------- path compensation
 
 
-def sinc3_response(f_Hz: ArrayLike, t_dec_s: float, window_s: float) -> ComplexArray:
-    """Response of a sinc3 conversion stamped at the window end: ``sinc^3(f T_dec) e^{-jw W/2}``.
+def sinc3_response(
+    f_Hz: ArrayLike, t_dec_s: float, window_s: float, f_mod_Hz: float | None = None
+) -> ComplexArray:
+    """Response of a sinc3 conversion stamped at the window end: ``|H| e^{-jw W/2}``.
+
+    ``|H| = (sin(pi f R / f_mod) / (R sin(pi f / f_mod)))^3`` with ``R = t_dec f_mod``, or its
+    continuous limit ``sinc^3(f T_dec)`` when ``f_mod_Hz`` is None (identical to 1e-9 for
+    R = 1024 below 1 kHz).
 
     Parameters
     ----------
@@ -407,11 +413,20 @@ def sinc3_response(f_Hz: ArrayLike, t_dec_s: float, window_s: float) -> ComplexA
     t_dec_s : float
         Decimation period ``R / f_mod``.
     window_s : float
-        Time from the start of the sinc3 window to the time stamp (``(3R - 2)/f_mod`` + the
-        modulator's one-clock delay).
+        Time from the start of the sinc3 window to the time stamp (twice the delay: the kernel
+        is symmetric).
+    f_mod_Hz : float, optional
+        Modulator clock.
     """
     f = np.asarray(f_Hz, dtype=float)
-    return np.sinc(f * t_dec_s) ** 3 * np.exp(-1j * np.pi * f * window_s)
+    if f_mod_Hz is None:
+        mag = np.sinc(f * t_dec_s) ** 3
+    else:
+        r = t_dec_s * f_mod_Hz
+        with np.errstate(invalid="ignore", divide="ignore"):
+            d = np.sin(np.pi * f * t_dec_s) / (r * np.sin(np.pi * f / f_mod_Hz))
+        mag = np.where(f == 0, 1.0, d) ** 3
+    return mag * np.exp(-1j * np.pi * f * window_s)
 
 
 def boxcar_response(f_Hz: ArrayLike, n_avg: int, t_conv_s: float) -> ComplexArray:
