@@ -120,7 +120,7 @@ def schroeder_phases(n_tones: int) -> FloatArray:
     """Schroeder phases ``phi_k = -pi k (k - 1) / n`` (k = 1..n) for equal-amplitude tones.
 
     >>> schroeder_phases(3).round(4).tolist()
-    [-0.0, -0.0, -2.0944]
+    [-0.0, -2.0944, -6.2832]
     """
     k = np.arange(1, n_tones + 1)
     return -np.pi * k * (k - 1) / n_tones

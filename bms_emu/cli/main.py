@@ -21,6 +21,7 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("config", "bms_emu.cli.config_cmd"),
     ("serve", "bms_emu.cli.serve"),
     ("sweep", "bms_emu.cli.sweep"),
+    ("eis", "bms_emu.cli.eis"),
 )
 
 
