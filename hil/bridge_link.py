@@ -44,6 +44,7 @@ __all__ = [
     "RESET_DONE",
     "SHADOW_UPDATE",
     "FrameDecoder",
+    "LinkEnd",
     "LinkStats",
     "ReliableReceiver",
     "ReliableSender",
@@ -326,3 +327,67 @@ class ReliableReceiver:
         """Expect ``expected`` next (link reset)."""
         self.expected = expected
         self._last_nack_s = -1e9
+
+
+class LinkEnd:
+    """One end of the link: decoder, go-back-N sender and receiver, ACK/NACK handling.
+
+    :meth:`receive` answers ACK/NACK itself and hands the owner what it must act on: reliable
+    frames in order, and control frames (HEARTBEAT, RESET, RESET_DONE).
+
+    Parameters
+    ----------
+    write : callable
+        ``write(frame_bytes)`` onto the line.
+    """
+
+    def __init__(self, write: Callable[[bytes], None], *, rto_s: float = 0.05) -> None:
+        self.stats = LinkStats()
+        self.write = write
+        self.decoder = FrameDecoder(self.stats)
+        self.tx = ReliableSender(write, self.stats, rto_s=rto_s)
+        self.rx = ReliableReceiver(self.stats)
+
+    def send(self, ftype: int, payload: bytes, now_s: float) -> int:
+        """Send one reliable frame."""
+        return self.tx.send(ftype, payload, now_s)
+
+    def control(self, ftype: int, payload: bytes = b"") -> None:
+        """Send one control frame (not sequenced, not acknowledged)."""
+        self.write(encode_frame(ftype, 0, payload))
+
+    def receive(
+        self,
+        data: bytes,
+        now_s: float,
+        deliver: Callable[[int, bytes], None],
+        accept_reliable: Callable[[], bool] = lambda: True,
+    ) -> None:
+        """Bytes from the line in; ``deliver(type, payload)`` for each frame the owner handles.
+
+        ``accept_reliable()`` is asked before each reliable frame; while it is False (not
+        synchronised yet) reliable frames are dropped unacknowledged and the sender resends
+        them later.
+        """
+        for ftype, seq, payload in self.decoder.feed(data):
+            if ftype in (ACK, NACK):
+                if len(payload) == 2:
+                    s = struct.unpack("<H", payload)[0]
+                    (self.tx.on_ack if ftype == ACK else self.tx.on_nack)(s, now_s)
+            elif ftype in RELIABLE:
+                if not accept_reliable():
+                    continue
+                verdict = self.rx.accept(seq, now_s)
+                if verdict == "ok":
+                    self.control(ACK, struct.pack("<H", seq))
+                    deliver(ftype, payload)
+                elif verdict == "dup":
+                    self.control(ACK, struct.pack("<H", (self.rx.expected - 1) % SEQ_MOD))
+                elif verdict == "gap":
+                    self.control(NACK, struct.pack("<H", self.rx.expected))
+            else:
+                deliver(ftype, payload)
+
+    def resync(self) -> None:
+        """Drop a partial frame (the line was reopened)."""
+        self.decoder = FrameDecoder(self.stats)

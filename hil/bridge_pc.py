@@ -93,10 +93,8 @@ class BridgePC:
         self.link_timeout_s = link_timeout_s
         self.refresh_s = refresh_s
         self.clock = host.clock
-        self.stats = bl.LinkStats()
-        self._decoder = bl.FrameDecoder(self.stats)
-        self._tx = bl.ReliableSender(self._write, self.stats)
-        self._rx = bl.ReliableReceiver(self.stats)
+        self.link = bl.LinkEnd(self._write)
+        self.stats = self.link.stats
         self._stop = threading.Event()
         self._reopen = threading.Event()
         self._reopen_down_s = 0.0
@@ -121,6 +119,7 @@ class BridgePC:
         self.windows_applied = 0
         self.write_errors = 0
         self.frame_errors = 0
+        self._applied = False
         #: emulated time of the event that made each read opcode's bytes change last
         self.changed_at_emu_s: dict[int, float] = {}
         #: clock() when the PC had those bytes (the emulator's compute done) and began sending
@@ -159,7 +158,7 @@ class BridgePC:
     @property
     def unacked(self) -> int:
         """Frames sent to the bridge and not yet acknowledged (0: its image is current)."""
-        return self._tx.pending
+        return self.link.tx.pending
 
     def reconnect(self, down_s: float = 0.0) -> None:
         """Close the port, stay away ``down_s``, reopen and resynchronise (returns at once)."""
@@ -184,15 +183,13 @@ class BridgePC:
                     continue
                 data = self._read(self._wait_s())
                 now = self.clock()
-                applied = False
                 with self.host.lock:
-                    for ftype, seq, payload in self._decoder.feed(data):
+                    self._applied = False
+                    good = self.stats.frames_rx
+                    self.link.receive(data, now, self._on_frame, self.synced.is_set)
+                    if self.stats.frames_rx != good:
                         self._last_rx_s = now
-                        try:
-                            applied |= self._on_frame(ftype, seq, payload, now)
-                        except Exception:  # a CRC-good but nonsensical frame: count, go on
-                            self.frame_errors += 1
-                    self._service(now, applied)
+                    self._service(now, self._applied)
         finally:
             self._close_port()
 
@@ -227,13 +224,13 @@ class BridgePC:
     def _start_sync(self) -> None:
         assert self.port is not None
         self.port.reset_input_buffer()  # stale bytes from before: not worth decoding
-        self._decoder = bl.FrameDecoder(self.stats)
+        self.link.resync()
         self.synced.clear()
         self._send_reset(self.clock())
 
     def _send_reset(self, now: float) -> None:
         self._last_reset_s = now
-        self._write(bl.encode_frame(bl.RESET, 0))
+        self.link.control(bl.RESET)
 
     def _service(self, now: float, applied: bool) -> None:
         if not self.synced.is_set():
@@ -244,36 +241,25 @@ class BridgePC:
             self.synced.clear()  # bridge silent: it may have rebooted; start over
             self._send_reset(now)
             return
-        self._tx.poll(now)
+        self.link.tx.poll(now)
         if now - self._last_hb_s >= self.heartbeat_s:
             self._last_hb_s = now
-            self._write(bl.encode_frame(bl.HEARTBEAT, 0, struct.pack("<I", int(now * 1e6)
-                                                                     & 0xFFFFFFFF)))
+            self.link.control(bl.HEARTBEAT, struct.pack("<I", int(now * 1e6) & 0xFFFFFFFF))
         t_emu = self.host.sync()
         event = self._next_event_s if t_emu >= self._next_event_s else None
         if applied or event is not None or now - self._last_refresh_s >= self.refresh_s:
             self._refresh(now, t_emu if event is None else event)
 
     # --- frames ---------------------------------------------------------------------------
-    def _on_frame(self, ftype: int, seq: int, payload: bytes, now: float) -> bool:
-        """Handle one frame; True if a window was applied to the emulator."""
-        if ftype == bl.ACK and len(payload) == 2:
-            self._tx.on_ack(struct.unpack("<H", payload)[0], now)
-        elif ftype == bl.NACK and len(payload) == 2:
-            self._tx.on_nack(struct.unpack("<H", payload)[0], now)
-        elif ftype == bl.RESET_DONE and len(payload) == 10:
-            self._on_reset_done(payload, now)
-        elif ftype == bl.CMD_FORWARD and self.synced.is_set():
-            verdict = self._rx.accept(seq, now)
-            if verdict == "ok":
-                self._write(bl.encode_frame(bl.ACK, 0, struct.pack("<H", seq)))
-                return self._apply_forward(payload)
-            if verdict == "dup":
-                self._write(bl.encode_frame(bl.ACK, 0,
-                                            struct.pack("<H", (self._rx.expected - 1) % 65536)))
-            elif verdict == "gap":
-                self._write(bl.encode_frame(bl.NACK, 0, struct.pack("<H", self._rx.expected)))
-        return False
+    def _on_frame(self, ftype: int, payload: bytes) -> None:
+        """Handle one delivered frame (notes in ``_applied`` if a window reached the chain)."""
+        try:
+            if ftype == bl.RESET_DONE and len(payload) == 10:
+                self._on_reset_done(payload, self.clock())
+            elif ftype == bl.CMD_FORWARD:
+                self._applied |= self._apply_forward(payload)
+        except Exception:  # a CRC-good but nonsensical frame: count it, keep serving
+            self.frame_errors += 1
 
     def _on_reset_done(self, payload: bytes, now: float) -> None:
         _t_us, oldest_seq, oldest_fwd = struct.unpack("<IHI", payload)
@@ -284,14 +270,14 @@ class BridgePC:
             if skip >= 1 << 31:  # the bridge gave up windows we never saw: carry on after them
                 skip = 0
         self._fwd_applied = (oldest_fwd + skip) & 0xFFFFFFFF
-        self._rx.reset((oldest_seq + skip) % 65536)
-        self._tx.reset(0)
+        self.link.rx.reset((oldest_seq + skip) % 65536)
+        self.link.tx.reset(0)
         self._t_offset_s = None
         self._sent = {}
         self._sent_state = None
         self._sent_fwd = None
         rules = cc_rules()
-        self._tx.send(bl.CC_RULES, bytes([len(rules)]) + b"".join(
+        self.link.send(bl.CC_RULES, bytes([len(rules)]) + b"".join(
             struct.pack("<HHB", *r) for r in rules), now)
         self.synced.set()
         self._refresh(now, self.host.sync())
@@ -336,7 +322,7 @@ class BridgePC:
                 self._sent[spec.opcode] = datas
                 self.changed_at_emu_s[spec.opcode] = t_cause_emu
                 self.changed_wall_s[spec.opcode] = t_ready
-                self._tx.send(bl.SHADOW_UPDATE, struct.pack(
+                self.link.send(bl.SHADOW_UPDATE, struct.pack(
                     "<HBB", spec.opcode, spec.data_len, len(devices)) + b"".join(datas), now)
         state = b"".join(bytes([(not d.asleep) | (d.busy(_BUSY_SOURCES) << 1),
                                 d.command_counter]) for d in devices)
@@ -345,7 +331,7 @@ class BridgePC:
         if state != self._sent_state or fwd != self._sent_fwd:
             self._sent_state = state
             self._sent_fwd = fwd
-            self._tx.send(bl.CHAIN_STATE, struct.pack("<IB", fwd, len(devices)) + state, now)
+            self.link.send(bl.CHAIN_STATE, struct.pack("<IB", fwd, len(devices)) + state, now)
         self._next_event_s = self.host.next_event_s()
 
     def _write(self, data: bytes) -> None:

@@ -66,10 +66,8 @@ class BridgeRef:
         self.heartbeat_s = heartbeat_s
         self.tick_s = tick_s
         self.lock = threading.RLock()
-        self.stats = bl.LinkStats()
-        self._decoder = bl.FrameDecoder(self.stats)
-        self._tx = bl.ReliableSender(self._write, self.stats)
-        self._rx = bl.ReliableReceiver(self.stats)
+        self.link = bl.LinkEnd(self._write)
+        self.stats = self.link.stats
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_hb_s = -1e9
@@ -148,7 +146,7 @@ class BridgeRef:
             self.fwd_count = (self.fwd_count + 1) & 0xFFFFFFFF
             # Reads: the data phase is only dummies, so the command and the length are enough.
             part = mosi[:4] if is_read else mosi
-            self._tx.send(bl.CMD_FORWARD, struct.pack("<IH", t_us, n) + part, self.clock())
+            self.link.send(bl.CMD_FORWARD, struct.pack("<IH", t_us, n) + part, self.clock())
         return bytes(miso)
 
     def _answer_read(self, datas: list[bytes], miso: bytearray) -> None:
@@ -204,44 +202,31 @@ class BridgeRef:
                 self._stop.wait(self.tick_s)  # PC side closed: wait for it to come back
             now = self.clock()
             with self.lock:
-                for ftype, seq, payload in self._decoder.feed(data):
-                    self._on_frame(ftype, seq, payload, now)
-                self._tx.poll(now)
+                self.link.receive(data, now, self._on_frame)
+                self.link.tx.poll(now)
                 if now - self._last_hb_s >= self.heartbeat_s:
                     self._last_hb_s = now
                     status = (bool(self.rules) | bool(self.shadow) << 1
-                              | self._tx.overflowed << 2)
-                    self._write(bl.encode_frame(bl.HEARTBEAT, 0,
-                                                struct.pack("<IB", self.t_us(), status)))
+                              | self.link.tx.overflowed << 2)
+                    self.link.control(bl.HEARTBEAT, struct.pack("<IB", self.t_us(), status))
 
-    def _on_frame(self, ftype: int, seq: int, payload: bytes, now: float) -> None:
-        if ftype == bl.ACK and len(payload) == 2:
-            self._tx.on_ack(struct.unpack("<H", payload)[0], now)
-        elif ftype == bl.NACK and len(payload) == 2:
-            self._tx.on_nack(struct.unpack("<H", payload)[0], now)
-        elif ftype == bl.RESET:
+    def _on_frame(self, ftype: int, payload: bytes) -> None:
+        if ftype == bl.RESET:
             self._reset()
         elif ftype in bl.RELIABLE:
-            verdict = self._rx.accept(seq, now)
-            if verdict == "ok":
-                self._apply(ftype, payload)
-                self._write(bl.encode_frame(bl.ACK, 0, struct.pack("<H", seq)))
-            elif verdict == "dup":
-                self._write(bl.encode_frame(bl.ACK, 0,
-                                            struct.pack("<H", (self._rx.expected - 1) % 65536)))
-            elif verdict == "gap":
-                self._write(bl.encode_frame(bl.NACK, 0, struct.pack("<H", self._rx.expected)))
+            self._apply(ftype, payload)
         # HEARTBEAT from the PC and unknown types: nothing to do
 
     def _reset(self) -> None:
         """PC (re)connected: drop the image and the PC->bridge stream; keep unacked forwards."""
         self.resets += 1
         self._clear_image()
-        self._rx.reset(0)
-        oldest_fwd = (self.fwd_count - self._tx.pending) & 0xFFFFFFFF
-        self._write(bl.encode_frame(bl.RESET_DONE, 0, struct.pack(
-            "<IHI", self.t_us(), self._tx.oldest_unacked, oldest_fwd)))
-        self._tx.resend_all(self.clock())
+        tx = self.link.tx
+        self.link.rx.reset(0)
+        oldest_fwd = (self.fwd_count - tx.pending) & 0xFFFFFFFF
+        self.link.control(bl.RESET_DONE, struct.pack("<IHI", self.t_us(), tx.oldest_unacked,
+                                                     oldest_fwd))
+        tx.resend_all(self.clock())
 
     def _apply(self, ftype: int, p: bytes) -> None:
         try:
