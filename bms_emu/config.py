@@ -43,8 +43,8 @@ __all__ = [
     "PackConfig",
     "StrictModel",
     "SweepConfig",
-    "config_json_schema",
     "chip_spec",
+    "config_json_schema",
     "load_chip",
     "load_config",
     "load_pack",
@@ -440,6 +440,134 @@ class ExecutionConfig(StrictModel):
     chunk_devices: int = Field(default=50_000, ge=1)
 
 
+#: Failure-mode kinds the coverage campaign knows how to inject (bms_emu.sweep.coverage).
+FaultKind = Literal[
+    "none", "dead_chip", "no_comm", "spi_bit_errors", "stuck_output", "mux_stuck",
+    "ref_drift_shared", "ref_drift_s", "c_gain_drift", "s_gain_drift", "c_offset_drift",
+    "open_wire", "trim_bit_flips", "supply", "oscillator", "die_heat", "comparator_silent",
+]
+#: Host-side diagnostics of the reference master (bms_emu.sweep.coverage.DIAGNOSTICS).
+Diagnostic = Literal[
+    "pec", "command_counter", "cs_compare", "vref2_window", "open_wire", "status_flags",
+    "cell_plausibility", "redundant_chip", "latent_test",
+]
+
+
+class MagnitudeConfig(StrictModel):
+    """Distribution of a fault's magnitude (unit per kind: see docs/sweep.md).
+
+    ``loguniform``/``uniform`` between ``lo`` and ``hi``; ``fixed`` at ``value``; ``choice``
+    among ``values`` with ``weights``. ``signed``: a random sign (50/50) multiplies it.
+    """
+
+    dist: Literal["fixed", "uniform", "loguniform", "choice"]
+    lo: float | None = None
+    hi: float | None = None
+    value: float | None = None
+    values: tuple[float, ...] | None = None
+    weights: tuple[NonNegFloat, ...] | None = None
+    signed: bool = False
+    unit: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> MagnitudeConfig:
+        if self.dist in ("uniform", "loguniform"):
+            if self.lo is None or self.hi is None or not self.lo <= self.hi:
+                raise FieldProblem("lo", self.lo, f"{self.dist} needs lo <= hi")
+            if self.dist == "loguniform" and not self.lo > 0:
+                raise FieldProblem("lo", self.lo, "loguniform needs lo > 0")
+        elif self.dist == "fixed" and self.value is None:
+            raise FieldProblem("value", None, "fixed needs value")
+        elif self.dist == "choice":
+            if not self.values:
+                raise FieldProblem("values", self.values, "choice needs values")
+            if self.weights is not None and (
+                len(self.weights) != len(self.values) or not sum(self.weights) > 0
+            ):
+                raise FieldProblem("weights", self.weights,
+                                   "one non-negative weight per value, sum > 0")
+        return self
+
+
+class FailureModeConfig(StrictModel):
+    """One failure mode of the chip: base FIT (with its source) and how to inject it."""
+
+    name: str
+    kind: FaultKind
+    fit: NonNegFloat = Field(description="base failure rate, FIT (1e-9 / h)")
+    fit_source: str = Field(min_length=1, description="where the FIT number comes from")
+    magnitude: MagnitudeConfig | None = None
+    danger: Literal["measured", "always"] = Field(
+        default="measured",
+        description="measured: dangerous when the reported cell error exceeds the threshold; "
+                    "always: every injection counts as dangerous (no data / unmodelled effect)")
+    latent: bool = Field(default=False, description="a fault of a safety mechanism (LFM)")
+
+
+class DesignConfig(StrictModel):
+    """A chip design plus the host diagnostics run on it (one campaign each)."""
+
+    name: str
+    chip: str = Field(description="chip config: path relative to the sweep file")
+    strategy: Strategy | None = None
+    diagnostics: tuple[Diagnostic, ...] = (
+        "pec", "command_counter", "cs_compare", "vref2_window", "open_wire", "status_flags",
+        "cell_plausibility", "latent_test")
+
+
+class BudgetRequirementConfig(StrictModel):
+    """A pass/fail requirement on a budget figure of one design (one junit testcase)."""
+
+    name: str
+    design: str
+    metric: Literal["pack_residual_ppm", "chip_residual_fit_vs_cell", "spfm", "lfm"]
+    limit: float = Field(description="max (ppm, ratio to the cell FIT) or min (SPFM/LFM, 0-1)")
+    basis: Literal["cp95", "point"] = Field(
+        default="cp95", description="cp95: the conservative 95 % bound; point: the estimate")
+    expect: Literal["pass", "fail"] = "pass"
+
+
+class BudgetConfig(StrictModel):
+    """Failure-rate budget: failure modes, measured diagnostic coverage, residual rates."""
+
+    pack: str = Field(description="pack module config (path relative to the sweep file)")
+    chips_per_pack: int = Field(ge=1)
+    mission_h: PositiveFloat = Field(default=87_660.0, description="10 years continuous")
+    cell_fit: NonNegFloat
+    cell_fit_source: str = Field(min_length=1)
+    dangerous_error_mV: PositiveFloat
+    cth: int = Field(default=2, ge=0, le=7, description="CFGA CTH code of the C-vs-S compare")
+    vref2_window_V: tuple[float, float] = (2.988, 3.012)
+    plausible_cell_V: tuple[float, float] = Field(
+        default=(2.0, 3.8), description="cell OV/UV plausibility window (CFGB VUV/VOV)")
+    redundant_threshold_mV: PositiveFloat = 5.0
+    open_wire_threshold_V: PositiveFloat = 0.4
+    temp_ambient_C: tuple[float, float] = (0.0, 65.0)
+    injections: int = Field(ge=1, le=10_000_000, description="per failure mode and design")
+    chunk_injections: int = Field(default=100, ge=1)
+    pool_devices: int = Field(default=64, ge=2, description="chips drawn per design")
+    designs: tuple[DesignConfig, ...] = Field(min_length=1)
+    modes: tuple[FailureModeConfig, ...] = Field(min_length=1)
+    requirements: tuple[BudgetRequirementConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> BudgetConfig:
+        names = [d.name for d in self.designs]
+        if len(set(names)) != len(names):
+            raise FieldProblem("designs", names, "design names must be distinct")
+        modes = [m.name for m in self.modes]
+        if len(set(modes)) != len(modes):
+            raise FieldProblem("modes", modes, "mode names must be distinct")
+        for i, r in enumerate(self.requirements):
+            if r.design not in names:
+                raise FieldProblem(f"requirements[{i}].design", r.design,
+                                   f"must be one of {names}")
+        lo, hi = self.vref2_window_V
+        if not lo < hi:
+            raise FieldProblem("vref2_window_V", self.vref2_window_V, "need lo < hi")
+        return self
+
+
 class SweepConfig(StrictModel):
     """A Monte Carlo accuracy sweep: studies x conditions -> TME statistics and verdicts."""
 
@@ -457,6 +585,8 @@ class SweepConfig(StrictModel):
     tail_min_count: int = Field(
         default=10, ge=1, description="below this many failures a tail extrapolation is added"
     )
+    budget: BudgetConfig | None = Field(
+        default=None, description="failure-rate budget (coverage campaigns); docs/sweep.md")
 
     @model_validator(mode="after")
     def _check_studies(self) -> SweepConfig:

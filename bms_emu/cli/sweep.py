@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
               f"{args.out}/checkpoint: rerun the same command to resume", file=sys.stderr)
         return 130
     s = res.summary
-    for q in s["requirements"]:
+    for q in [*s["requirements"], *(s.get("budget") or {}).get("requirements", [])]:
         mark = "ok" if q["ok"] else "NOT OK"
         print(f"[{mark}] {q['name']}: {q['verdict']} (expected {q['expect']}): "
               f"{q.get('message', '')}")

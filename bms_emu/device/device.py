@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bms_emu.afe.iir import IIR_K_Q16, IirState, iir_filter
+from bms_emu.device.eis_block import EIS_READ_GROUPS, EIS_WRITE_GROUPS, EisBlock
 from bms_emu.device.analog import DeviceAnalog
 from bms_emu.device.timing import DEFAULT_TIMING, DeviceTiming
 from bms_emu.protocol.opcodes import ACTION, COMMANDS, POLL, READ, WRITE, CommandSpec
@@ -111,11 +112,15 @@ ACTION_HANDLERS: Mapping[str, str] = MappingProxyType(
         "RSTCC": "_cmd_rstcc",
         "SRST": "_cmd_srst",
         "STCOMM": "_cmd_nop",
+        "EISSTART": "_cmd_eis_start",
+        "EISSTOP": "_cmd_eis_stop",
     }
 )
 #: Write command -> register group it writes (the CLRFLAG "group" is an action on STATC).
 _WRITE_GROUPS: Final = {"WRCFGA": "CFGA", "WRCFGB": "CFGB", "WRPWMA": "PWMA",
-                        "WRPWMB": "PWMB", "WRCOMM": "COMM", "CLRFLAG": "CLRFLAG"}  # fmt: skip
+                        "WRPWMB": "PWMB", "WRCOMM": "COMM", "CLRFLAG": "CLRFLAG",
+                        **EIS_WRITE_GROUPS}  # fmt: skip
+_EIS_GROUPS: Final = frozenset(EIS_WRITE_GROUPS.values())
 #: Poll command -> converters it waits for.
 POLL_SOURCES: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
@@ -229,7 +234,9 @@ class Device:
     Attributes
     ----------
     inject : dict
-        Emulator-only fault injection: ``"comp_logic"`` (True: every C-vs-S comparison reports
+        Emulator-only fault injection: ``"comp_silent"`` (True: the C-vs-S comparator never
+        reports a mismatch: a latent fault of the safety mechanism), ``"comp_logic"`` (True:
+        every C-vs-S comparison reports
         all channels and sets COMP).
     """
 
@@ -249,7 +256,7 @@ class Device:
         self.timing = timing
         self.sid = int(sid) & ((1 << 48) - 1)
         self.rev = int(rev) & 0xF
-        self.inject: dict[str, bool] = {"comp_logic": False}
+        self.inject: dict[str, bool] = {"comp_logic": False, "comp_silent": False}
         self._t = float(t0_s)
         self._handlers = {name: getattr(self, meth) for name, meth in ACTION_HANDLERS.items()}
         self._balance = np.zeros(self.n_channels)
@@ -301,6 +308,7 @@ class Device:
         self._aux_q: list[tuple[float, str]] = []
         self._aux2_q: list[tuple[float, int]] = []
         self._ref_ready: float | None = None
+        self._eis = EisBlock()  # EIS engine extension (bms_emu.device.eis_block)
         self._dcto_end = math.inf
         self._last_cmd = t
         self._reschedule()
@@ -314,6 +322,7 @@ class Device:
             self._aux2_q[0][0] if self._aux2_q else math.inf,
             self._dcto_end,
             self._wake_at,
+            self._eis.done_at,
         )
         self._next_other = nxt
         sleep_at = (
@@ -376,6 +385,7 @@ class Device:
             self._snap,
             self._job_key,
             self._asleep,
+            self._eis.key(),
         )
 
     _job_key: tuple[Any, ...] = ()
@@ -413,6 +423,7 @@ class Device:
             (self._aux_q[0][0] if self._aux_q else math.inf, self._ev_aux),
             (self._aux2_q[0][0] if self._aux2_q else math.inf, self._ev_aux2),
             (self._dcto_end, self._ev_dcto),
+            (self._eis.done_at, self._ev_eis),
             (
                 math.inf
                 if self._asleep_or_waking()
@@ -470,6 +481,11 @@ class Device:
             self._ext_balance = None
         self._reschedule()
         self._update_balance(t)
+
+    def _ev_eis(self, t: float) -> None:
+        """The EIS record ends: its results appear."""
+        self._eis.complete(t)
+        self._reschedule()
 
     def _ev_dcto(self, t: float) -> None:
         """Discharge timer expired: DCC bits cleared, discharge stops."""
@@ -538,6 +554,8 @@ class Device:
             cth_codes = CTH_TABLE_MV[self._cfga("CTH")] * 1e-3 / CELL_LSB_V
             bad = np.abs(s.astype(np.int32) - c_avg) > cth_codes
             mask = int(np.dot(bad.astype(np.int64), 1 << np.arange(16, dtype=np.int64)))
+            if self.inject.get("comp_silent"):
+                mask = 0
             if self.inject.get("comp_logic"):
                 mask = 0xFFFF
                 self._statc |= _STATC["COMP"]
@@ -755,6 +773,8 @@ class Device:
         data = self._groups.get(group)
         if data is not None:
             return data
+        if group in EIS_READ_GROUPS:
+            return self._eis.read(group, t)
         if group in ("CFGA", "CFGB", "PWMA", "PWMB", "COMM"):
             w = self._words[group]
             if group == "CFGA":
@@ -803,7 +823,9 @@ class Device:
         if group is None:
             return False
         word = int.from_bytes(block[:-2], "little")
-        if group == "CLRFLAG":
+        if group in _EIS_GROUPS:
+            self._eis.write(group, block[:-2])
+        elif group == "CLRFLAG":
             self._statc &= ~(word & _CLRFLAG_MASK)
             self._statc |= self._forced_flags()
         else:
@@ -861,6 +883,14 @@ class Device:
     # ------------------------------------------------------------------ action handlers
     def _cmd_nop(self, params: Mapping[str, int], t: float) -> None:
         return None
+
+    def _cmd_eis_start(self, p: Mapping[str, int], t: float) -> None:
+        self._eis.start(self.analog, t)
+        self._reschedule()
+
+    def _cmd_eis_stop(self, p: Mapping[str, int], t: float) -> None:
+        self._eis.stop()
+        self._reschedule()
 
     def _cmd_adcv(self, p: Mapping[str, int], t: float) -> None:
         start = self._conv_start(t)

@@ -226,13 +226,45 @@ def render_html(
                   _num(v["reserve_pct"], ".2f")] for k, v in soc["by_tme"].items()]))
     budget = summary.get("budget")
     if budget:
-        out.append("<h2>Failure-rate budget</h2>")
-        out.append(_table(
-            ["mode", "base FIT", "coverage", "coverage source", "residual FIT"],
-            [[_e(m["name"]), _num(m["fit"]), _num(m["coverage"], ".4f"), _e(m["coverage_source"]),
-              _num(m["residual_fit"])] for m in budget["modes"]]))
-        out.append(_table(["", ""], [[_e(k), _e(v)] for k, v in budget["totals"].items()]))
+        out.append(_budget_html(budget))
     out.append("<p class='note'>Fallout bounds are exact Clopper-Pearson; verdicts use the "
                "one-sided 95 % upper bound. Tail extrapolations are model estimates (GPD on the "
                "largest order statistics), not counts. See docs/sweep.md.</p></body></html>")
+    return "\n".join(out)
+
+
+def _budget_html(budget: dict[str, Any]) -> str:
+    """Failure-rate budget: one table per design, totals, requirement verdicts."""
+    out = ["<h2>Failure-rate budget</h2>",
+           f"<p>{budget['chips_per_pack']} chips per pack, mission {budget['mission_h']:g} h, "
+           f"dangerous = reported cell error &gt; {budget['dangerous_error_mV']:g} mV undetected; "
+           f"{budget['injections_per_mode']} injections per mode and design; cell "
+           f"{budget['cell_fit']:g} FIT ({_e(budget['cell_fit_source'])}). Coverage DC = "
+           "D / (D + DU), 95 % two-sided Clopper-Pearson; residual = FIT x DU / n.</p>"]
+    for d in budget.get("designs", [{"name": "", "chip": "", "modes": budget["modes"],
+                                     "totals": budget["totals"]}]):
+        out.append(f"<h3>{_e(d['name'])} ({_e(d['chip'])})</h3>")
+        rows = []
+        for m in d["modes"]:
+            cp = m.get("coverage_cp95")
+            cov = _num(m["coverage"], ".4f") + (
+                f" [{cp[0]:.3f}, {cp[1]:.3f}]" if cp else "")
+            by = ", ".join(f"{k} {v}" for k, v in (m.get("detected_by") or {}).items() if v)
+            rows.append([_e(m["name"]), _num(m["fit"]), str(m.get("n", "")),
+                         str(m.get("detected", "")), str(m.get("undetected_dangerous", "")),
+                         cov, _e(m["coverage_source"]), _num(m["residual_fit"]),
+                         _num(m.get("residual_fit_cp95_upper")),
+                         _num(m.get("residual_ppm_mission")), _e(by)])
+        out.append(_table(["mode", "base FIT", "n", "D", "DU", "DC [CP95]", "coverage source",
+                           "residual FIT", "residual FIT CP95 up", "ppm / mission (chip)",
+                           "detected by"], rows))
+        out.append(_table(["", ""], [[_e(k), _e(_num(v, ".4g") if isinstance(v, float) else v)]
+                                     for k, v in d["totals"].items()]))
+    reqs = budget.get("requirements", [])
+    if reqs:
+        out.append(_table(["budget requirement", "verdict", "expected", "detail"], [
+            [_e(r["name"]), _e(r["verdict"]), _e(r["expect"]), _e(r.get("message", ""))]
+            for r in reqs]))
+    if budget.get("notes"):
+        out.append("<ul>" + "".join(f"<li>{_e(n)}</li>" for n in budget["notes"]) + "</ul>")
     return "\n".join(out)

@@ -18,7 +18,8 @@ def render_junit(summary: dict[str, Any], regressions: list[dict[str, Any]] | No
     suite = ET.Element("testsuite", name=f"bms-emu sweep {summary['sweep']}")
     failures = 0
     cases = 0
-    for req in summary["requirements"]:
+    budget_reqs = (summary.get("budget") or {}).get("requirements", [])
+    for req in [*summary["requirements"], *budget_reqs]:
         cases += 1
         tc = ET.SubElement(suite, "testcase", classname=f"sweep.{summary['sweep']}",
                            name=f"{req['name']} [expect {req['expect']}]")

@@ -125,7 +125,10 @@ def voltage_grid(cfg: SweepConfig, chemistries: tuple[str, ...] | None = None
 
 def config_sha256(cfg: SweepConfig, chip_digests: list[str]) -> str:
     """Digest of the validated sweep config and the chip configs it uses."""
-    doc = {"sweep": cfg.model_dump(mode="json"), "chips": chip_digests}
+    dump = cfg.model_dump(mode="json")
+    if dump.get("budget") is None:
+        dump.pop("budget", None)  # configs without a budget keep their pre-budget digest
+    doc = {"sweep": dump, "chips": chip_digests}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 

@@ -23,9 +23,19 @@ from pathlib import Path
 from typing import Any
 
 from bms_emu import __version__
-from bms_emu.config import ConfigError, SweepConfig, chip_spec, load_config
+from bms_emu.afe.chip import ChipSpec
+from bms_emu.config import (
+    ConfigError,
+    DesignConfig,
+    PackConfig,
+    SweepConfig,
+    chip_spec,
+    load_config,
+)
 from bms_emu.report import render_html, render_junit, render_summary
+from bms_emu.sweep.budget import budget_section, campaign_designs
 from bms_emu.sweep.checkpoint import CheckpointDir, atomic_write_text
+from bms_emu.sweep.coverage import DIAGNOSTICS, CampaignTask, campaign_tasks, run_campaign_chunk
 from bms_emu.sweep.engine import (
     ChunkTask,
     StudyPlan,
@@ -36,7 +46,11 @@ from bms_emu.sweep.engine import (
 )
 from bms_emu.sweep.history import History, metrics_of, regressions
 
-__all__ = ["SweepRun", "code_version", "load_sweep", "run_sweep"]
+__all__ = ["SweepRun", "code_version", "load_budget", "load_sweep", "run_sweep"]
+
+#: Progress weight of one fault injection relative to one device evaluation of the accuracy
+#: kernel (~20 injections/s against ~13e3 device evaluations/s on one core): keeps the ETA sane.
+INJECTION_UNITS = 500
 
 
 def code_version() -> dict[str, Any]:
@@ -79,6 +93,9 @@ def load_sweep(path: str | Path) -> tuple[SweepConfig, list[StudyPlan], str]:
             st.strategies or (spec.trim.strategy,), st.path,
             tuple(st.lifetime_points or cfg.conditions.lifetime_points),
             tuple(st.chemistries or cfg.conditions.chemistries)))
+    if cfg.budget is not None:
+        _, _, budget_digests = load_budget(p, cfg)
+        digests += budget_digests
     labels = [s.label for s in studies]
     if len(set(labels)) != len(labels):
         raise ConfigError(str(p), [f"studies: got labels {labels}: give studies of the same chip "
@@ -88,6 +105,41 @@ def load_sweep(path: str | Path) -> tuple[SweepConfig, list[StudyPlan], str]:
             raise ConfigError(str(p), [f"requirements[{i}].study: got {req.study!r}: "
                                        f"must be one of {labels}"])
     return cfg, studies, config_sha256(cfg, digests)
+
+
+def load_budget(path: str | Path, cfg: SweepConfig
+                ) -> tuple[list[tuple[DesignConfig, ChipSpec]], PackConfig, list[str]]:
+    """The budget's designs with their chip specs, the pack module, and their config digests."""
+    p = Path(path)
+    assert cfg.budget is not None
+    out = []
+    digests = []
+    for i, d in enumerate(cfg.budget.designs):
+        try:
+            chip_cfg = load_config((p.parent / d.chip).resolve(), "chip")
+        except ConfigError as exc:
+            raise ConfigError(str(p), [f"budget.designs[{i}].chip: got {d.chip!r}: {exc}"]
+                              ) from None
+        digests.append(hashlib.sha256(repr(chip_cfg.model_dump(mode="json")).encode()).hexdigest())
+        out.append((d, chip_spec(chip_cfg)))
+    try:
+        pack = load_config((p.parent / cfg.budget.pack).resolve(), "pack")
+    except ConfigError as exc:
+        raise ConfigError(str(p), [f"budget.pack: got {cfg.budget.pack!r}: {exc}"]) from None
+    assert isinstance(pack, PackConfig)
+    digests.append(hashlib.sha256(repr(pack.model_dump(mode="json")).encode()).hexdigest())
+    for i, (_d, spec) in enumerate(out):
+        if spec.n_channels != pack.n_cells:
+            raise ConfigError(str(p), [f"budget.designs[{i}].chip: {spec.n_channels} channels, "
+                                       f"the pack module has {pack.n_cells} cells"])
+    return out, pack, digests
+
+
+def _run_task(task: ChunkTask | CampaignTask) -> dict[str, Any]:
+    """Run one accuracy chunk or one coverage-campaign chunk (local or on a Dask worker)."""
+    if isinstance(task, CampaignTask):
+        return run_campaign_chunk(task)
+    return run_chunk(task)
 
 
 @dataclass
@@ -107,16 +159,21 @@ class SweepRun:
         """0 all good; 3 regression against the history; 1 a requirement not as expected."""
         if self.regressions:
             return 3
-        return 0 if all(r["ok"] for r in self.summary["requirements"]) else 1
+        reqs = list(self.summary["requirements"])
+        reqs += (self.summary.get("budget") or {}).get("requirements", [])
+        return 0 if all(r["ok"] for r in reqs) else 1
 
 
-def _run_local(tasks: list[ChunkTask]) -> Iterable[tuple[ChunkTask, dict[str, Any]]]:
+Task = ChunkTask | CampaignTask
+
+
+def _run_local(tasks: list[Task]) -> Iterable[tuple[Task, dict[str, Any]]]:
     for t in tasks:
-        yield t, run_chunk(t)
+        yield t, _run_task(t)
 
 
-def _run_dask(tasks: list[ChunkTask], workers: int | None, scheduler: str | None
-              ) -> Iterable[tuple[ChunkTask, dict[str, Any]]]:
+def _run_dask(tasks: list[Task], workers: int | None, scheduler: str | None
+              ) -> Iterable[tuple[Task, dict[str, Any]]]:
     from dask.distributed import Client, LocalCluster, as_completed
 
     cluster = None
@@ -128,7 +185,7 @@ def _run_dask(tasks: list[ChunkTask], workers: int | None, scheduler: str | None
         client = Client(scheduler)
     try:
         by_key = {t.key: t for t in tasks}
-        futures = client.map(run_chunk, tasks, key=[f"bms-emu-{t.key}" for t in tasks],
+        futures = client.map(_run_task, tasks, key=[f"bms-emu-{t.key}" for t in tasks],
                              pure=False)
         for fut in as_completed(futures):
             key = str(fut.key).removeprefix("bms-emu-")
@@ -185,7 +242,12 @@ def run_sweep(
     out = Path(out_dir)
     ckpt = CheckpointDir(Path(checkpoint_root) if checkpoint_root else out / "checkpoint", digest)
     distributed = workers is not None or scheduler is not None
-    tasks = plan(cfg, studies, chunk_devices, threads=1 if distributed else None)
+    tasks: list[Task] = list(plan(cfg, studies, chunk_devices,
+                                  threads=1 if distributed else None))
+    designs: list[tuple[DesignConfig, ChipSpec]] = []
+    if cfg.budget is not None:
+        designs, pack, _ = load_budget(config_path, cfg)
+        tasks += campaign_tasks(cfg.budget, designs, pack, cfg.seed)
     results: dict[str, dict[str, Any]] = {}
     for t in tasks:
         got = ckpt.load(t.key)
@@ -193,7 +255,9 @@ def run_sweep(
             results[t.key] = got
     todo = [t for t in tasks if t.key not in results]
     resumed = len(results)
-    units = {t.key: t.n_devices * len(t.strategies) for t in tasks}
+    units = {t.key: (t.n * INJECTION_UNITS if isinstance(t, CampaignTask)
+                     else t.n_devices * len(t.strategies)) for t in tasks}
+    inj_wall = 0.0
     total_units = sum(units.values())
 
     bar = None
@@ -215,7 +279,12 @@ def run_sweep(
                                completed=sum(units[k] for k in results))
     try:
         runner = _run_dask(todo, workers, scheduler) if distributed else _run_local(todo)
+        t_prev = time.perf_counter()
         for t, res in runner:
+            now = time.perf_counter()
+            if isinstance(t, CampaignTask):
+                inj_wall += now - t_prev
+            t_prev = now
             ckpt.save(t.key, res)
             results[t.key] = res
             if bar is not None:
@@ -226,8 +295,16 @@ def run_sweep(
         if bar is not None:
             bar.stop()
 
-    summary = aggregate(cfg, studies, results, tasks, config_digest=digest,
+    acc_tasks = [t for t in tasks if isinstance(t, ChunkTask)]
+    summary = aggregate(cfg, studies, results, acc_tasks, config_digest=digest,
                         code_version=code_version(), curves=curves)
+    n_inj = 0
+    if cfg.budget is not None:
+        camp = [t for t in tasks if isinstance(t, CampaignTask)]
+        todo_keys = {t.key for t in todo}
+        n_inj = sum(t.n for t in camp if t.key in todo_keys)
+        summary["budget"] = budget_section(cfg.budget, campaign_designs(
+            cfg.budget, [(d.name, spec.name) for d, spec in designs], DIAGNOSTICS, results, camp))
     regs = None
     trend = None
     if history_path is not None:
@@ -241,6 +318,9 @@ def run_sweep(
                 "chunks_resumed": resumed, "chunks_computed": len(todo),
                 "execution": ("dask " + (scheduler or f"local x{workers}")) if distributed
                 else f"local numpy/numba ({os.cpu_count()} cores)"}
+    if n_inj and not distributed and inj_wall > 0:
+        run_info["budget_injections"] = n_inj
+        run_info["budget_injections_per_s"] = round(n_inj / inj_wall, 2)
     texts = {
         "summary.json": render_summary(summary),
         "junit.xml": render_junit(summary, regs),
