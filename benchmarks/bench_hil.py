@@ -16,10 +16,13 @@ Run: ``python -m benchmarks.bench_hil`` (prints JSON; see BENCHMARKS.md).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import tty
+from pathlib import Path
 
 import numpy as np
 
@@ -36,6 +39,45 @@ from hil.sil_client import SilClient
 
 N_DEVICES = 4
 RDCVA = 0x004
+C_DIR = Path(__file__).resolve().parent.parent / "hil" / "clients" / "c"
+
+# The same RDCVA window through the C client: what a host-built driver sees.
+C_BENCH = r"""
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "bms_emu_spi.h"
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
+                          return t.tv_sec + t.tv_nsec * 1e-9; }
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+int main(int argc, char **argv) {
+    int n = atoi(argv[2]), len = 4 + 8 * atoi(argv[3]);
+    uint8_t tx[4 + 8 * 64], rx[sizeof tx];
+    double *rtt = malloc(sizeof(double) * (size_t)n);
+    int h = bms_emu_spi_open("127.0.0.1", (uint16_t)atoi(argv[1]));
+    if (h < 0 || !rtt || len > (int)sizeof tx) return 1;
+    memset(tx, 0xFF, sizeof tx);
+    tx[0] = 0x00; tx[1] = 0x04; tx[2] = 0x07; tx[3] = 0xC2; /* RDCVA + PEC15 */
+    for (int i = 0; i < 500; i++) bms_emu_spi_transfer(h, tx, rx, (size_t)len);
+    double t0 = now();
+    for (int i = 0; i < n; i++) {
+        double t = now();
+        if (bms_emu_spi_transfer(h, tx, rx, (size_t)len)) return 1;
+        rtt[i] = now() - t;
+    }
+    double elapsed = now() - t0;
+    qsort(rtt, (size_t)n, sizeof *rtt, cmp);
+    printf("%.3f %.3f %.1f\n", rtt[n / 2] * 1e6, rtt[n * 99 / 100] * 1e6, n / elapsed);
+    bms_emu_spi_close(h);
+    free(rtt);
+    return 0;
+}
+"""
 
 
 def bench_tcp(n_windows: int = 20000) -> dict[str, float]:
@@ -59,6 +101,7 @@ def bench_tcp(n_windows: int = 20000) -> dict[str, float]:
                 c.transfer(frame)
                 rtt[i] = time.perf_counter() - t0
             elapsed = time.perf_counter() - t_start
+        c_figures = _bench_c_client(port, n_windows)
     finally:
         proc.terminate()
         proc.wait(15)
@@ -68,9 +111,27 @@ def bench_tcp(n_windows: int = 20000) -> dict[str, float]:
         "tcp_rdcva_rtt_median_us": float(np.median(rtt) * 1e6),
         "tcp_rdcva_rtt_p99_us": float(np.percentile(rtt, 99) * 1e6),
         "tcp_transactions_per_s": n_windows / elapsed,
+        **c_figures,
         "tcp_rtt_target_us": 200.0,
         "tcp_rate_target_per_s": 5000.0,
     }
+
+
+def _bench_c_client(port: int, n_windows: int) -> dict[str, float]:
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return {}
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "bench_rtt.c"
+        src.write_text(C_BENCH)
+        exe = Path(tmp) / "bench_rtt"
+        subprocess.run([cc, "-std=c99", "-O2", f"-I{C_DIR}", "-o", str(exe), str(src),
+                        str(C_DIR / "bms_emu_spi.c")], check=True, timeout=120)
+        out = subprocess.run([str(exe), str(port), str(n_windows), str(N_DEVICES)],
+                             capture_output=True, text=True, check=True, timeout=300).stdout
+    median_us, p99_us, rate = map(float, out.split())
+    return {"tcp_c_client_rdcva_rtt_median_us": median_us, "tcp_c_client_rdcva_rtt_p99_us": p99_us,
+            "tcp_c_client_transactions_per_s": rate}
 
 
 def bench_bridge(n_conversions: int = 200) -> dict[str, float]:
