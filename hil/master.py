@@ -112,7 +112,7 @@ class ReferenceMaster:
         try:
             self._measure()
             self._consecutive = 0
-        except ProtocolError as exc:
+        except (ProtocolError, OSError) as exc:  # OSError: transport errors (hil.transport)
             self.comm_errors += 1
             self._consecutive += 1
             self.last_error = str(exc)
@@ -192,38 +192,71 @@ class ReferenceMaster:
 
 
 # ------------------------------------------------------------------------------------------
-# DUT process: python -m hil.master --lockstep
+# DUT process: python -m hil.master --lockstep | --spi URL
 # ------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the reference master as a separate process, lock-step link on stdin/stdout."""
+    """Run the reference master as its own process.
+
+    ``--lockstep``: the link is stdin/stdout, lock-step with a scenario runner (see
+    :mod:`hil.lockstep`); the runner ends it. ``--spi URL``: any :mod:`hil.transport` URL, e.g.
+    ``tcp://127.0.0.1:5075`` of ``bms-emu serve``; runs ``--cycles`` cycles (0: until SIGTERM or
+    Ctrl-C). Either way the state goes out on the CAN bus given by ``--can``; a JSON summary
+    (CAN counters, cycles, link errors) goes to stderr at the end.
+    """
+    import signal
+
     from hil.can_bus import CanPort
-    from hil.lockstep import LockstepClient, Stop
 
     p = argparse.ArgumentParser(prog="python -m hil.master")
-    p.add_argument("--lockstep", action="store_true", required=True)
+    link = p.add_mutually_exclusive_group(required=True)
+    link.add_argument("--lockstep", action="store_true", help="link on stdin/stdout")
+    link.add_argument("--spi", metavar="URL", help="SPI transport URL (tcp://HOST:PORT)")
     p.add_argument("--n-devices", type=int, required=True)
     p.add_argument("--dbc", required=True)
     p.add_argument("--master", default="{}", help="ReferenceMasterConfig as JSON")
     p.add_argument("--can", default="{}", help="CanBusConfig as JSON")
-    p.add_argument("--timeout-s", type=float, default=10.0)
+    p.add_argument("--timeout-s", type=float, default=10.0, help="deadline of every link reply")
+    p.add_argument("--cycles", type=int, default=0, help="--spi: cycles to run (0: until stopped)")
     args = p.parse_args(argv)
     cfg = ReferenceMasterConfig.model_validate(json.loads(args.master))
     can_cfg = CanBusConfig.model_validate(json.loads(args.can))
-    link = LockstepClient(sys.stdin.buffer, sys.stdout.buffer, timeout_s=args.timeout_s)
+    stop = {"now": False}
+
+    def _stop(signum: int, frame: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
     with CanPort.open(can_cfg, args.dbc) as port:
-        master = ReferenceMaster(
-            link.transfer, link.delay, args.n_devices, cfg, lambda n, s: port.send(n, s)
-        )
-        try:
-            while True:
-                n = master.step()
-                link.sync(n)
-        except Stop:
-            pass
-        print(json.dumps({"dut_stats": port.stats.as_dict(), "cycles": master.cycles}),
-              file=sys.stderr)  # fmt: skip
+        publish: Publish = lambda n, s: port.send(n, s)  # noqa: E731
+        if args.lockstep:
+            from hil.lockstep import LockstepClient, Stop
+
+            client = LockstepClient(sys.stdin.buffer, sys.stdout.buffer, timeout_s=args.timeout_s)
+            master = ReferenceMaster(client.transfer, client.delay, args.n_devices, cfg, publish)
+            try:
+                while not stop["now"]:
+                    client.sync(master.step())
+            except Stop:
+                pass
+        else:
+            from hil.transport import open_transport
+
+            with open_transport(args.spi, timeout_s=args.timeout_s) as t:
+                master = ReferenceMaster(t.transfer, t.delay, args.n_devices, cfg, publish)
+                try:
+                    while not stop["now"] and (args.cycles <= 0 or master.cycles < args.cycles):
+                        master.step()
+                except KeyboardInterrupt:
+                    pass
+        summary = {
+            "dut_stats": port.stats.as_dict(),
+            "cycles": master.cycles,
+            "comm_errors": master.comm_errors,
+            "last_error": master.last_error,
+        }
+        print(json.dumps(summary), file=sys.stderr)
     return 0
 
 

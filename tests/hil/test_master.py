@@ -95,3 +95,36 @@ def test_lockstep_frames_have_deadlines_and_a_size_limit() -> None:
             os.close(r)
             if w >= 0:
                 os.close(w)
+
+
+def test_master_process_over_bms_emu_serve_publishes_on_udp_multicast(serve_process) -> None:
+    """Three processes' worth of rig: bms-emu serve (TCP SIL), the master, this listener."""
+    import json
+    import random
+    import subprocess
+    import sys
+
+    from bms_emu.scenario_config import CanBusConfig
+    from hil.can_bus import CanPort
+
+    dbc = shipped_config("can/reference_bms.dbc")
+    can_cfg = CanBusConfig(interface="udp_multicast", channel="239.74.163.2",
+                           options={"port": random.randint(40000, 60000)})  # fmt: skip
+    srv = serve_process(["--chain", "1", "--seed", "3", "--pace", "lockstep"])
+    with CanPort.open(can_cfg, dbc) as listen:
+        r = subprocess.run(
+            [sys.executable, "-m", "hil.master", "--spi", f"tcp://127.0.0.1:{srv.port}",
+             "--n-devices", "1", "--dbc", str(dbc), "--can", can_cfg.model_dump_json(),
+             "--cycles", "3", "--master", '{"ow_every_n_cycles": 0}'],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        status = []
+        while (f := listen.recv(2.0)) is not None:
+            if f.name == "BMS_Status":
+                status.append(f.signals)
+    summary = json.loads(r.stderr.strip().splitlines()[-1])
+    assert summary["cycles"] == 3 and summary["comm_errors"] == 0
+    assert [s["AliveCounter"] for s in status] == [1, 2, 3]
+    assert all(s["CommFault_Flag"] == 0 and s["OV_Flag"] == 0 for s in status)
+    assert all(2.5 < s["CellVmin_V"] <= s["CellVmax_V"] < 3.65 for s in status)  # LFP window
