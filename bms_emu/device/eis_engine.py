@@ -149,8 +149,10 @@ class EisSettings:
             raise ValueError("freqs_Hz is empty")
         per = 2 if self.excitation == "balance" else 1
         for f in self.freqs_Hz:
+            if not (f > 0 and math.isfinite(f)):
+                raise ValueError(f"f = {f} Hz: must be > 0")
             spp = self.f_sample_Hz / (per * f)
-            if not f > 0 or abs(spp - round(spp)) > 1e-9 * spp or round(spp) < 1:
+            if abs(spp - round(spp)) > 1e-9 * spp or round(spp) < 1:
                 raise ValueError(
                     f"f = {f} Hz: f_sample_Hz / f = {self.f_sample_Hz / f:g} must be an integer"
                     + (" and even (balance toggles twice per period)" if per == 2 else "")
@@ -264,14 +266,18 @@ def run_eis(
     analog: object,
     settings: EisSettings,
     *,
+    t_start_s: float | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> EisResult:
-    """Run a sweep on ``analog`` (a ChipAnalog over a VirtualPackSource) from its present time.
+    """Run a sweep on ``analog`` (a ChipAnalog over a VirtualPackSource).
 
     Parameters
     ----------
     analog : ChipAnalog
     settings : EisSettings
+    t_start_s : float, optional
+        Earliest start (default: the chip's and pack's present time); the first record starts
+        on the next sample tick after the preroll.
     progress : callable, optional
         Called with the emulated seconds done after each record.
 
@@ -304,6 +310,8 @@ def run_eis(
     u_gain_rel = 1e-6 * math.hypot(cc.gain_error_ppm_sigma, cc.shunt_tol_ppm_sigma)
 
     # start on the sample grid (dyadic for 16 Hz: uniform pack steps)
+    if t_start_s is not None and t_start_s > src.pack.t_s:
+        src.advance_to(t_start_s)
     src.set_current_A(s.dc_offset_A)
     if s.preroll_s > 0:
         src.advance_to(src.pack.t_s + s.preroll_s)

@@ -22,6 +22,14 @@ import numpy.typing as npt
 
 from bms_emu.protocol import frames
 from bms_emu.protocol.opcodes import ACTION, COMMANDS, READ, WRITE, CommandSpec, encode_opcode
+from bms_emu.protocol.eis_format import (
+    N_SLOTS,
+    EisConfig,
+    decode_results,
+    decode_status,
+    decode_uncertainty,
+    encode_freq,
+)
 from bms_emu.protocol.registers import (
     CELL_CLEARED_CODE,
     CELL_POWER_ON_CODE,
@@ -415,3 +423,65 @@ class HostDriver:
     def soft_reset(self) -> None:
         """SRST: soft reset (counters expected back at 0)."""
         self.command("SRST")
+
+    # --- EIS engine (bms-emu extension, 0x6C0-0x6DF; bms_emu.protocol.eis_format) -------------
+
+    def eis_configure(
+        self,
+        freqs_Hz: Sequence[float],
+        *,
+        excitation: str = "external",
+        amplitude_A: float = 1.0,
+        n_periods: int = 3,
+        min_integration_s: float = 60.0,
+        detrend_degree: int = 2,
+    ) -> None:
+        """Program the same EIS settings into every device (WREISC + one WREISF per slot)."""
+        if not 1 <= len(freqs_Hz) <= N_SLOTS:
+            raise ValueError(f"1..{N_SLOTS} frequencies, got {len(freqs_Hz)}")
+        if excitation not in ("external", "balance"):
+            raise ValueError(f"excitation must be 'external' or 'balance', got {excitation!r}")
+        cfg = EisConfig(
+            src=int(excitation == "balance"),
+            detrend=int(detrend_degree),
+            nper=int(n_periods),
+            tmin_s=int(round(min_integration_s)),
+            amp_mA=int(round(amplitude_A * 1e3)),
+            nf=len(freqs_Hz),
+        )
+        self.write("WREISC", [cfg.encode()] * self.n_devices)
+        for k, f in enumerate(freqs_Hz):
+            self.write("WREISF", [encode_freq(k, f)] * self.n_devices)
+
+    def eis_start(self) -> None:
+        """EISSTART: every device runs its sweep; results appear when its record completes."""
+        self.command("EISSTART")
+
+    def eis_stop(self) -> None:
+        """EISSTOP: abandon running sweeps."""
+        self.command("EISSTOP")
+
+    def eis_status(self) -> list[dict[str, object]]:
+        """RDEISS per device: ``state`` (idle/running/done/error), ``error``, ``n_done``,
+        ``remaining_s``."""
+        return [decode_status(d) for d in self.read("RDEISS")]
+
+    def eis_read_results(
+        self, n_freqs: int
+    ) -> tuple[npt.NDArray[np.complex128], npt.NDArray[np.float64]]:
+        """Results of the first ``n_freqs`` slots: (Z, u95), each shape (n_devices, n_freqs, 16).
+
+        Z in Ohm (NaN where a cell has no result), u95 the 95 % uncertainty radius in Ohm.
+        Per slot: WREISP (slot, half 0) + RDEISR + RDEISU, WREISP (slot, half 1) + RDEISR.
+        """
+        z = np.full((self.n_devices, n_freqs, 16), np.nan + 0j)
+        u = np.full((self.n_devices, n_freqs, 16), np.nan)
+        for k in range(n_freqs):
+            for half in (0, 1):
+                self.write("WREISP", [bytes((k, half, 0, 0, 0, 0))] * self.n_devices)
+                for i, data in enumerate(self.read("RDEISR")):
+                    z[i, k, 8 * half : 8 * half + 8] = decode_results(data)
+                if half == 0:
+                    for i, data in enumerate(self.read("RDEISU")):
+                        u[i, k] = decode_uncertainty(data)
+        return z, u

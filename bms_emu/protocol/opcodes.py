@@ -263,6 +263,17 @@ _TABLE: tuple[_Row, ...] = (
     ("RDSID", 0x02C, _R, 6, "SID", False, False, (), 0),
     # --- bms-emu extensions (EXTENSION_RANGES; docs/protocol.md "Extensions") -----------
     ("RDI", 0x6E0, _R, 6, "CUR", False, False, (), 0),
+    # EIS engine (bms_emu.protocol.eis_format: groups and fixed-point formats)
+    ("WREISC", 0x6C0, _W, 6, "EISC", True, False, (), 0),
+    ("RDEISC", 0x6C1, _R, 6, "EISC", False, False, (), 0),
+    ("WREISF", 0x6C2, _W, 6, "EISF", True, False, (), 0),
+    ("RDEISF", 0x6C3, _R, 6, "EISF", False, False, (), 0),
+    ("EISSTART", 0x6C4, _A, 0, None, True, False, (), 0),
+    ("EISSTOP", 0x6C5, _A, 0, None, True, False, (), 0),
+    ("RDEISS", 0x6C6, _R, 6, "EISS", False, False, (), 0),
+    ("WREISP", 0x6C7, _W, 6, "EISP", True, False, (), 0),
+    ("RDEISR", 0x6C8, _R, 64, "EISR", False, False, (), 0),
+    ("RDEISU", 0x6C9, _R, 32, "EISU", False, False, (), 0),
 )
 # fmt: on
 
@@ -395,7 +406,9 @@ def decode_opcode(opcode: int) -> tuple[CommandSpec, dict[str, int]] | None:
     ('ADCV', {'RD': 1, 'CONT': 1, 'DCP': 1, 'RSTF': 0, 'OW': 3})
     >>> decode_opcode(0x004)[0].name
     'RDCVA'
-    >>> decode_opcode(0x6C0) is None
+    >>> decode_opcode(0x6C0)[0].name  # EIS engine extension
+    'WREISC'
+    >>> decode_opcode(0x6DF) is None
     True
     """
     if not isinstance(opcode, int) or not 0 <= opcode < _OPCODE_SPACE:
