@@ -102,12 +102,11 @@ class EmulatorHost:
                     self.chain.advance_to(now)
             return self.chain.t_s
 
-    def transfer(self, mosi: bytes, t_s: float | None = None) -> bytes:
-        """One chip-select window, starting now (or at ``t_s``, clamped to the chain time)."""
+    def transfer(self, mosi: bytes) -> bytes:
+        """One chip-select window, starting now."""
         with self.lock:
             self.sync()
-            start = None if t_s is None else max(t_s, self.chain.t_s)
-            return self.chain.transfer(mosi, start)
+            return self.chain.transfer(mosi)
 
     def advance_s(self, dt_s: float) -> float:
         """Lock-step: let ``dt_s`` pass. Returns the chain time.
@@ -128,10 +127,9 @@ class EmulatorHost:
         with self.lock:
             for _ in range(self.n_devices):
                 self.transfer(bytes([DUMMY]))
-                if self.lockstep:
-                    self.chain.delay(T_WAKE_S)
-                else:
-                    self.chain.advance_to(self.chain.t_s + T_WAKE_S)
+                # Wall pace: this runs up to 0.5 ms per device ahead of the clock; later
+                # windows simply start at the chain time until the clock catches up.
+                self.chain.delay(T_WAKE_S)
 
     def next_event_s(self) -> float:
         """Earliest next internal event of any device (emulated time; ``inf`` if none)."""

@@ -117,6 +117,19 @@ def test_lockstep_replays_byte_for_byte_and_time_moves_only_on_request() -> None
     assert session() == session() == direct
 
 
+def test_wakeup_request_brings_a_sleeping_chain_back(lockstep_server: SilServer) -> None:
+    with SilClient(*lockstep_server.address) as c:
+        host = HostDriver(c.transfer, 4, delay=c.delay)
+        host.soft_reset()  # SRST: every device resets and sleeps
+        rd = build_read_frame(0x002, 4, 6)
+        assert c.transfer(rd) == b"\xff" * 36  # the first window only starts the wake-up
+        c.advance_us(100_000)
+        host.soft_reset()
+        c.wakeup()
+        host.assume_counters_reset()
+        assert [cfg["REFON"] for cfg in host.read_config_a()] == [0] * 4
+
+
 def test_wall_pace_follows_the_clock_and_refuses_advance() -> None:
     with SilServer(EmulatorHost(_emulator(1), "wall")) as srv, SilClient(*srv.address) as c:
         t0 = c.info(refresh=True).t_s
