@@ -195,7 +195,7 @@ def inject(
         link.mode = "corrupt"
         link.target = int(rng.integers(n_windows))
         link.flip_mosi = bool(rng.random() < 0.5)
-        link.bit_positions = [float(u) for u in rng.random(max(1, int(round(magnitude))))]
+        link.bit_positions = [float(u) for u in rng.random(max(1, round(magnitude)))]
     elif kind == "stuck_output":
         # the C result of one channel is stuck at ``magnitude`` volts whatever the input
         inj.channel = ch = int(rng.integers(n))
@@ -219,7 +219,7 @@ def inject(
     elif kind == "trim_bit_flips":
         # ``magnitude`` bits of one word: a multi-bit upset hits neighbouring cells of one
         # word (the hard case for SECDED; single flips in different words are each corrected)
-        k = min(TRIM_BITS, max(1, int(round(abs(magnitude)))))
+        k = min(TRIM_BITS, max(1, round(abs(magnitude))))
         word = int(rng.integers(TRIM_WORDS))
         bits = rng.choice(TRIM_BITS, size=k, replace=False)
         f.trim_bit_flips.extend((word, int(b)) for b in bits)
@@ -248,7 +248,6 @@ class CycleResult:
 
     cells_V: NDArray[np.float64]  # (n_devices, 16); NaN where no valid reading
     diag_mask: int  # DIAGNOSTICS bits that flagged
-    windows: int  # SPI windows used
 
 
 def reference_master_cycle(
@@ -281,8 +280,8 @@ def reference_master_cycle(
         return None
 
     lo_V, hi_V = budget.plausible_cell_V
-    vuv = int(round((lo_V - 1.5) / CELL_LSB_V / 16)) & 0xFFF
-    vov = int(round((hi_V - 1.5) / CELL_LSB_V / 16)) & 0xFFF
+    vuv = round((lo_V - 1.5) / CELL_LSB_V / 16) & 0xFFF
+    vov = round((hi_V - 1.5) / CELL_LSB_V / 16) & 0xFFF
     step(lambda: host.write_config_a({"REFON": 1, "CTH": budget.cth}))
     step(lambda: host.write_config_b({"VUV": vuv, "VOV": vov}))
     if "open_wire" in diagnostics:
@@ -318,7 +317,7 @@ def reference_master_cycle(
         mask |= _BIT["cell_plausibility"]  # cleared / power-on code where a result should be
     if any(host.counter_faults):
         mask |= _BIT["command_counter"]
-    return CycleResult(cells, mask, 0)
+    return CycleResult(cells, mask)
 
 
 def latent_fault_test(host: HostDriver) -> bool:
@@ -409,7 +408,8 @@ def run_injection(
     chip_seed = int(rng.integers(2**31))
     analog, dev, chain, src = _chip(pop, idx, pack, module_seed, chip_seed, temp_C)
     link = _Link(chain)
-    inj = inject(mode.kind, analog, dev, link, rng, mag, _healthy_windows(budget, design))
+    inj = inject(mode.kind, analog, dev, link, rng, mag,
+                 _healthy_windows(budget, design, pop, pack))
     if hook is not None:
         hook(analog, dev)
     host = HostDriver(link.transfer, 1, raise_on_counter_mismatch=False, delay=chain.delay)
@@ -451,32 +451,26 @@ def run_injection(
             "magnitude": inj.magnitude, "injection": inj}
 
 
-_WINDOWS: dict[tuple[str, ...], int] = {}
+_WINDOWS: dict[tuple[Any, ...], int] = {}
 
 
-def _healthy_windows(budget: BudgetConfig, design: DesignConfig) -> int:
-    """SPI windows of one healthy cycle (the transient-corruption target is uniform over them)."""
-    key = tuple(design.diagnostics)
+def _healthy_windows(budget: BudgetConfig, design: DesignConfig, pop: ChipPopulation,
+                     pack: PackConfig) -> int:
+    """SPI windows of one healthy cycle (the transient-corruption target is uniform over them).
+
+    Counted once per process on a healthy chip of the population (the cycle's structure does
+    not depend on the data, so every process counts the same).
+    """
+    key = (tuple(design.diagnostics), budget.cth)
     n = _WINDOWS.get(key)
     if n is None:
-        counter = {"n": 0}
-
-        def count(mosi: bytes) -> bytes:
-            counter["n"] += 1
-            return b"\xff" * len(mosi)
-
-        class _Clock:
-            def delay(self, dt: float) -> None:
-                pass
-
-        host = HostDriver(count, 1, raise_on_counter_mismatch=False, delay=_Clock().delay)
-        reference_master_cycle(host, budget, key)
-        if "latent_test" in key:
-            try:
-                latent_fault_test(host)
-            except ProtocolError:
-                pass
-        n = _WINDOWS[key] = counter["n"]
+        _a, _d, chain, _s = _chip(pop, 0, pack, pack.seed, 0, 25.0)
+        link = _Link(chain)
+        host = HostDriver(link.transfer, 1, raise_on_counter_mismatch=False, delay=chain.delay)
+        reference_master_cycle(host, budget, key[0])
+        if "latent_test" in key[0]:
+            latent_fault_test(host)
+        n = _WINDOWS[key] = link.count
     return n
 
 
@@ -503,7 +497,7 @@ def run_campaign_chunk(task: CampaignTask) -> dict[str, NDArray[Any]]:
         out["detected"][j] = r["detected"]
         out["dangerous"][j] = r["dangerous"]
         out["diag_mask"][j] = r["diag_mask"]
-        out["err_uV"][j] = -1 if math.isnan(r["err_V"]) else int(round(r["err_V"] * 1e6))
+        out["err_uV"][j] = -1 if math.isnan(r["err_V"]) else round(r["err_V"] * 1e6)
         out["magnitude"][j] = r["magnitude"]
     return out
 
