@@ -88,8 +88,12 @@ COVERAGE_K95 = math.sqrt(-2.0 * math.log(0.05))
 
 
 def sine_breakpoints(
-    f_Hz: float, amplitude_A: float, duration_s: float, *, points_per_period: int = 64,
-    dc_offset_A: float = 0.0
+    f_Hz: float,
+    amplitude_A: float,
+    duration_s: float,
+    *,
+    points_per_period: int = 64,
+    dc_offset_A: float = 0.0,
 ) -> tuple[FloatArray, FloatArray]:
     """Breakpoints of ``dc + A sin(2 pi f t)`` on ``[0, duration_s]`` for linear interpolation.
 
@@ -111,7 +115,7 @@ def sine_breakpoints(
     >>> np.round(i, 12).tolist()
     [0.0, 2.0, 0.0, -2.0, -0.0]
     """
-    n = max(1, int(round(duration_s * f_Hz * points_per_period)))
+    n = max(1, round(duration_s * f_Hz * points_per_period))
     t = np.linspace(0.0, duration_s, n + 1)
     return t, dc_offset_A + amplitude_A * np.sin(2 * np.pi * f_Hz * t)
 
@@ -155,8 +159,13 @@ def crest_factor(x: ArrayLike) -> float:
 
 
 def clip_optimise_phases(
-    f_Hz: ArrayLike, phase_rad: ArrayLike, *, f_base_Hz: float, n_iter: int = 50,
-    n_samples: int = 4096, clip: float = 0.9
+    f_Hz: ArrayLike,
+    phase_rad: ArrayLike,
+    *,
+    f_base_Hz: float,
+    n_iter: int = 50,
+    n_samples: int = 4096,
+    clip: float = 0.9,
 ) -> FloatArray:
     """Lower the crest factor by iterative clipping (Van der Ouderaa 1988).
 
@@ -200,8 +209,12 @@ def square_wave_fundamental(peak_A: float, duty: float = 0.5) -> float:
 
 
 def integer_period_record(
-    f_Hz: float, *, n_periods: int = 3, settle_periods: float = 1.0, min_integration_s: float = 0.0,
-    f_sample_Hz: float = 20.0
+    f_Hz: float,
+    *,
+    n_periods: int = 3,
+    settle_periods: float = 1.0,
+    min_integration_s: float = 0.0,
+    f_sample_Hz: float = 20.0,
 ) -> tuple[float, int]:
     """Settling time and number of integration samples for one frequency.
 
@@ -220,7 +233,7 @@ def integer_period_record(
     if abs(spp - round(spp)) > 1e-9 * spp:
         raise ValueError(f"f_sample_Hz / f_Hz = {spp} must be an integer (samples per period)")
     periods = max(n_periods, math.ceil(min_integration_s * f_Hz - 1e-9))
-    return settle_periods / f_Hz, int(round(periods * spp))
+    return settle_periods / f_Hz, round(periods * spp)
 
 
 # --------------------------------------------------------------------------------- estimation
@@ -367,7 +380,7 @@ def _fit_periodic(
     if pc.shape[1]:
         g = g - pr @ np.linalg.solve(pr.T @ pr, pc.T @ g)
     u = sigma * math.sqrt(float(np.max(np.sum(g * g, axis=0))))
-    return ph, u, sigma, coef
+    return np.asarray(ph, dtype=complex), u, sigma, np.asarray(coef, dtype=float)
 
 
 def dft_bin(y: ArrayLike, f_Hz: float, f_sample_Hz: float, t0_s: float = 0.0) -> ComplexArray:
@@ -426,7 +439,7 @@ def sinc3_response(
         with np.errstate(invalid="ignore", divide="ignore"):
             d = np.sin(np.pi * f * t_dec_s) / (r * np.sin(np.pi * f / f_mod_Hz))
         mag = np.where(f == 0, 1.0, d) ** 3
-    return mag * np.exp(-1j * np.pi * f * window_s)
+    return np.asarray(mag * np.exp(-1j * np.pi * f * window_s), dtype=complex)
 
 
 def boxcar_response(f_Hz: ArrayLike, n_avg: int, t_conv_s: float) -> ComplexArray:
@@ -438,7 +451,7 @@ def boxcar_response(f_Hz: ArrayLike, n_avg: int, t_conv_s: float) -> ComplexArra
     x = np.pi * f * t_conv_s
     with np.errstate(invalid="ignore", divide="ignore"):
         mag = np.where(x == 0, 1.0, np.sin(n_avg * x) / (n_avg * np.sin(x)))
-    return mag * np.exp(-1j * x * (n_avg - 1))
+    return np.asarray(mag * np.exp(-1j * x * (n_avg - 1)), dtype=complex)
 
 
 def iir_response(f_Hz: ArrayLike, k: float, f_odr_Hz: float = 1000.0) -> ComplexArray:
@@ -448,12 +461,17 @@ def iir_response(f_Hz: ArrayLike, k: float, f_odr_Hz: float = 1000.0) -> Complex
     True
     """
     f = np.asarray(f_Hz, dtype=float)
-    return k / (1 - (1 - k) * np.exp(-2j * np.pi * f / f_odr_Hz))
+    return np.asarray(k / (1 - (1 - k) * np.exp(-2j * np.pi * f / f_odr_Hz)), dtype=complex)
 
 
 def path_response(
-    f_Hz: ArrayLike, *, t_dec_s: float, window_s: float, n_avg: int = 1,
-    t_conv_s: float = 1e-3, iir_k: float | None = None
+    f_Hz: ArrayLike,
+    *,
+    t_dec_s: float,
+    window_s: float,
+    n_avg: int = 1,
+    t_conv_s: float = 1e-3,
+    iir_k: float | None = None,
 ) -> ComplexArray:
     """Total response of the sample path (sinc3 window, block average, optional IIR).
 

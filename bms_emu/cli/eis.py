@@ -38,7 +38,7 @@ from bms_emu.emulator import build_emulator
 __all__ = ["add_subparser", "parse_cells", "result_to_json", "run"]
 
 
-def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_subparser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "eis",
         help="impedance spectroscopy with the chip's EIS engine (eis.json, CSV per cell, PNG)",
@@ -53,9 +53,7 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: igno
         help="comma-separated frequencies, Hz (each must divide the 16 Hz sample rate)",
     )
     p.add_argument("--excitation", choices=("external", "balance"), default="external")
-    p.add_argument(
-        "--amplitude-A", type=float, default=1.0, help="external sine amplitude (A)"
-    )
+    p.add_argument("--amplitude-A", type=float, default=1.0, help="external sine amplitude (A)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--cells", default=None, help="cells to measure, e.g. 0-15 or 0,3,5-7")
     p.add_argument("--seed", type=int, default=0, help="chip population / noise seed")
@@ -248,7 +246,11 @@ def run(args: argparse.Namespace) -> int:
     _atomic_write(args.out / "eis.json", lambda fh: json.dump(doc, fh, indent=1))
     for j, c in enumerate(result.cells):
         text = _csv_text(result.f_Hz, result.z_Ohm[:, j])
-        _atomic_write(args.out / f"cell_{int(c):02d}.csv", lambda fh, t=text: fh.write(t))
+
+        def write_text(fh: Any, t: str = text) -> None:
+            fh.write(t)
+
+        _atomic_write(args.out / f"cell_{int(c):02d}.csv", write_text)
     if not args.no_plot:
         _plot(result, args.out / "nyquist_bode.png")
     s = doc["summary"]

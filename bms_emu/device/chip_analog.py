@@ -467,8 +467,9 @@ class ChipAnalog:
         **Exact path** (``n_avg = 1``): bit-for-bit what ``measure_cells(t - W/2, t + W/2,
         path)`` returns called for each ``t`` of ``t_s`` in turn (``W = window_s``; exact
         whenever the window's midpoint rounds to ``t``, e.g. dyadic times and windows), and the
-        chip's state (random streams included) ends up the same. The time-sequential parts (pack source, die temperature,
-        reference hysteresis and noise) run per sample exactly as there; the conversion
+        chip's state (random streams included) ends up the same. The time-sequential parts
+        (pack source, die temperature, reference hysteresis and noise) run per sample exactly
+        as there; the conversion
         arithmetic (front end, sinc3 quantisation, trim correction, code format) runs once on
         the whole ``(n, n_channels)`` block, and the trim image is decoded once. Open sense
         wires fall back to :meth:`measure_cells` per sample.
@@ -556,7 +557,7 @@ class ChipAnalog:
         temp = np.empty(n)
         vref = np.empty(n)
         duty_rec = np.empty((n, nch))
-        src = self.source
+        src: Any = self.source
         fast = hasattr(src, "advance_to") and hasattr(src, "pack") and hasattr(src, "current_at")
         drive = None
         if pack_current_A is not None:
@@ -806,7 +807,7 @@ class ChipAnalog:
             )
             gen_t = (gen, float(t_mid[0]))
         gen, t_next = gen_t
-        gap = int(round((float(t_mid[0]) - t_next) * fs))
+        gap = round((float(t_mid[0]) - t_next) * fs)
         if gap > 0:
             gen.skip(gap)
         out = gen.generate(t_mid.size)[0]

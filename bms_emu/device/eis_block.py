@@ -78,9 +78,11 @@ class EisBlock:
         if group == "EISS":
             n_done = 0 if self._result is None else int(self._result.f_Hz.size)
             rem = 0 if self.state != RUNNING else max(0, math.ceil(self.done_at - t_s))
-            return bytes((self.state, self.error)) + n_done.to_bytes(2, "little") + min(
-                rem, 0xFFFF
-            ).to_bytes(2, "little")
+            return (
+                bytes((self.state, self.error))
+                + n_done.to_bytes(2, "little")
+                + min(rem, 0xFFFF).to_bytes(2, "little")
+            )
         z = np.full(16, np.nan + 0j)
         u = np.full(16, np.nan)
         r = self._result

@@ -7,11 +7,12 @@ Sample path (what the engine assumes the chip does)
 ----------------------------------------------------
 The C-ADCs run continuously at 1 kHz. Every ``1/f_sample_Hz`` (default 16 Hz) the engine takes
 the mean of the last ``n_avg`` 16-bit cell codes of every channel (default 62: every result
-of the tick, a CIC-1 stage in the digital core) and, in the same conversion windows, the current channel. Samples are
-time-stamped at the end of the last conversion (``t_tick``); the engine divides each phasor by
-the path response (sinc3 window delay ``W/2``, block average delay ``(K-1)/2 T``, their
-magnitudes; :func:`bms_emu.afe.eis.path_response`), which refers it to ``t_tick``. The emulated
-record is :meth:`ChipAnalog.measure_record` with ``n_avg`` (its averaged fast path) at the block
+of the tick, a CIC-1 stage in the digital core) and, in the same conversion windows, the
+current channel. Samples are time-stamped at the end of the last conversion
+(``t_tick``); the engine divides each phasor by the path response (sinc3 window delay
+``W/2``, block average delay ``(K-1)/2 T``, their magnitudes;
+:func:`bms_emu.afe.eis.path_response`), which refers it to ``t_tick``. The emulated record
+is :meth:`ChipAnalog.measure_record` with ``n_avg`` (its averaged fast path) at the block
 centres ``t_tick - W/2 - (K-1)/2 T``.
 
 What the chip knows
@@ -64,6 +65,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -74,9 +76,7 @@ from bms_emu.afe.eis import (
     fit_tone,
     integer_period_record,
     path_response,
-    sine_breakpoints,
 )
-from bms_emu.profile import CurrentProfile
 
 __all__ = ["EisResult", "EisSettings", "run_eis", "sweep_duration_s"]
 
@@ -226,7 +226,7 @@ def _record_plan(s: EisSettings, f: float) -> tuple[int, int]:
         min_integration_s=s.min_integration_s,
         f_sample_Hz=s.f_sample_Hz,
     )
-    return int(math.ceil(settle_s * s.f_sample_Hz - 1e-9)), n_int
+    return math.ceil(settle_s * s.f_sample_Hz - 1e-9), n_int
 
 
 def sweep_duration_s(s: EisSettings) -> float:
@@ -289,7 +289,7 @@ def run_eis(
 
     if not isinstance(analog, ChipAnalog):
         raise TypeError("run_eis needs a ChipAnalog")
-    src = analog.source
+    src: Any = analog.source
     if not hasattr(src, "set_current_A") or not hasattr(src, "pack"):
         raise TypeError("the EIS engine needs a virtual pack source (it drives the current)")
     s = settings
@@ -329,7 +329,7 @@ def run_eis(
     done = 0.0
     for fi, f in enumerate(s.freqs_Hz):
         n_settle, n_int = _record_plan(s, f)
-        spp = int(round(s.f_sample_Hz / f))
+        spp = round(s.f_sample_Hz / f)
         h_path = complex(
             path_response(f, t_dec_s=t_conv, window_s=window, n_avg=s.n_avg, t_conv_s=t_conv)
         )
@@ -352,8 +352,10 @@ def run_eis(
                 )
                 edges = h * np.arange(t_c.size * n_sub + 1) / n_sub  # (n * n_sub + 1,)
                 w = 2 * np.pi * f
-                mean = s.amplitude_A * (np.cos(w * edges[:-1]) - np.cos(w * edges[1:])) / (
-                    w * (edges[1:] - edges[:-1])
+                mean = (
+                    s.amplitude_A
+                    * (np.cos(w * edges[:-1]) - np.cos(w * edges[1:]))
+                    / (w * (edges[1:] - edges[:-1]))
                 )
                 drive = (s.dc_offset_A + mean).reshape(t_c.size, n_sub)
             else:
@@ -495,4 +497,3 @@ def _balance_group(
         z_true[fi, j] = zt[c]
         z_xt[fi, j] = 0.5 * sum(xts)
         i_amp[fi, j] = abs(i_c)
-

@@ -14,14 +14,12 @@ Device index 0 is the device nearest the host throughout (see
 from __future__ import annotations
 
 import math
-
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 from bms_emu.protocol import frames
-from bms_emu.protocol.opcodes import ACTION, COMMANDS, READ, WRITE, CommandSpec, encode_opcode
 from bms_emu.protocol.eis_format import (
     N_SLOTS,
     EisConfig,
@@ -30,6 +28,7 @@ from bms_emu.protocol.eis_format import (
     decode_uncertainty,
     encode_freq,
 )
+from bms_emu.protocol.opcodes import ACTION, COMMANDS, READ, WRITE, CommandSpec, encode_opcode
 from bms_emu.protocol.registers import (
     CELL_CLEARED_CODE,
     CELL_POWER_ON_CODE,
@@ -445,8 +444,8 @@ class HostDriver:
             src=int(excitation == "balance"),
             detrend=int(detrend_degree),
             nper=int(n_periods),
-            tmin_s=int(round(min_integration_s)),
-            amp_mA=int(round(amplitude_A * 1e3)),
+            tmin_s=round(min_integration_s),
+            amp_mA=round(amplitude_A * 1e3),
             nf=len(freqs_Hz),
         )
         self.write("WREISC", [cfg.encode()] * self.n_devices)

@@ -36,8 +36,8 @@ import numpy.typing as npt
 __all__ = [
     "EIS_STATES",
     "F_LSB_HZ",
-    "N_SLOTS",
     "NO_RESULT",
+    "N_SLOTS",
     "U_LSB_OHM",
     "Z_LSB_OHM",
     "EisConfig",
@@ -105,7 +105,7 @@ def encode_freq(slot: int, f_Hz: float) -> bytes:
     >>> encode_freq(0, 0.01).hex()
     '001027000000'
     """
-    code = int(round(f_Hz / F_LSB_HZ))
+    code = round(f_Hz / F_LSB_HZ)
     if not 0 <= code < 2**32:
         raise ValueError(f"frequency {f_Hz} Hz out of range")
     return bytes((slot & 0xFF,)) + code.to_bytes(4, "little") + b"\x00"

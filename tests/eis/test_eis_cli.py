@@ -41,8 +41,9 @@ def test_eis_cli_writes_json_csv_per_cell_and_png(tmp_path, capsys):
 
 def test_eis_cli_balance_reports_crosstalk(tmp_path):
     out = tmp_path / "bal"
-    rc = main(["eis", "--chip", CHIP, "--pack", PACK, "--freqs", "1", "--excitation", "balance",
-               "--cells", "4", "--min-integration-s", "5", "--out", str(out), "--no-plot"])  # fmt: skip
+    rc = main(["eis", "--chip", CHIP, "--pack", PACK, "--freqs", "1", "--excitation",
+               "balance", "--cells", "4", "--min-integration-s", "5", "--out", str(out),
+               "--no-plot"])  # fmt: skip
     assert rc == 0
     pt = json.loads((out / "eis.json").read_text())["cells"][0]["points"][0]
     assert pt["z_crosstalk_Ohm"][0] == pytest.approx(-0.05, rel=0.01)

@@ -102,7 +102,7 @@ def test_host_runs_a_sweep_on_a_2_device_chain_and_reads_fixed_point_results():
 
 
 def test_bad_settings_and_ideal_analog_report_errors():
-    emu, host = _chain(1)
+    _emu, host = _chain(1)
     host.write("WREISC", [EisConfig(nf=0).encode()])  # no frequency slot
     host.eis_start()
     assert host.eis_status()[0]["state"] == "error" and host.eis_status()[0]["error"] == 1

@@ -6,7 +6,7 @@ bms_emu.device.eis_engine); ChipAnalog.measure_cells for the batch record.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ FREQS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 DRIFT = {"dc_offset_A": 10.0, "preroll_s": 600.0}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sweep(detrend_degree: int, seed: int = 1):
     emu = build_emulator(TARGET, LFP, 1, seed=seed)
     s = EisSettings(freqs_Hz=FREQS, amplitude_A=1.0, detrend_degree=detrend_degree, **DRIFT)
