@@ -52,8 +52,13 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
         default="0.01,0.02,0.05,0.1,0.2,0.5,1",
         help="comma-separated frequencies, Hz (each must divide the 16 Hz sample rate)",
     )
-    p.add_argument("--excitation", choices=("external", "balance"), default="external")
-    p.add_argument("--amplitude-A", type=float, default=1.0, help="external sine amplitude (A)")
+    p.add_argument(
+        "--excitation",
+        choices=("external", "balance", "multisine"),
+        default="external",
+        help="external sine per frequency, the cell's bleed switch, or all tones at once",
+    )
+    p.add_argument("--amplitude-A", type=float, default=1.0, help="external sine amplitude (A; per tone for multisine)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--cells", default=None, help="cells to measure, e.g. 0-15 or 0,3,5-7")
     p.add_argument("--seed", type=int, default=0, help="chip population / noise seed")

@@ -73,9 +73,11 @@ import numpy.typing as npt
 from bms_emu.afe.adc_params import F_MOD_HZ
 from bms_emu.afe.eis import (
     COVERAGE_K95,
+    clip_optimise_phases,
     fit_tone,
     integer_period_record,
     path_response,
+    schroeder_phases,
 )
 
 __all__ = ["EisResult", "EisSettings", "run_eis", "sweep_duration_s"]
@@ -93,9 +95,12 @@ class EisSettings:
     freqs_Hz : tuple of float
         Each must divide ``f_sample_Hz`` an integer number of times (and twice that for
         ``balance``).
-    excitation : {"external", "balance"}
+    excitation : {"external", "balance", "multisine"}
+        ``multisine``: the external source plays all frequencies at once (one record of
+        the lowest frequency's period; Schroeder phases refined by iterative clipping).
     amplitude_A : float
-        External sine amplitude (ignored for balance: the bleed resistor sets the current).
+        External sine amplitude, per tone for the multisine (ignored for balance: the bleed
+        resistor sets the current).
     n_periods : int
         Minimum integration periods (>= 3 recommended).
     settle_periods : float
@@ -143,8 +148,10 @@ class EisSettings:
     common_mode_correction: bool = True
 
     def __post_init__(self) -> None:
-        if self.excitation not in ("external", "balance"):
-            raise ValueError(f"excitation must be 'external' or 'balance', got {self.excitation!r}")
+        if self.excitation not in ("external", "balance", "multisine"):
+            raise ValueError(
+                f"excitation must be 'external', 'balance' or 'multisine', got {self.excitation!r}"
+            )
         if not self.freqs_Hz:
             raise ValueError("freqs_Hz is empty")
         per = 2 if self.excitation == "balance" else 1
@@ -157,6 +164,13 @@ class EisSettings:
                     f"f = {f} Hz: f_sample_Hz / f = {self.f_sample_Hz / f:g} must be an integer"
                     + (" and even (balance toggles twice per period)" if per == 2 else "")
                 )
+        if self.excitation == "multisine":
+            f0 = min(self.freqs_Hz)
+            for f in self.freqs_Hz:
+                if abs(f / f0 - round(f / f0)) > 1e-9 * f / f0:
+                    raise ValueError(f"multisine: {f} Hz is not a multiple of {f0} Hz")
+            if len(set(self.freqs_Hz)) != len(self.freqs_Hz):
+                raise ValueError("multisine: repeated frequency")
         if self.n_avg < 1 or self.n_avg * 1e-3 > 1.0 / self.f_sample_Hz:
             raise ValueError(f"n_avg = {self.n_avg} does not fit in a 1/f_sample_Hz tick")
         if self.detrend_degree < 0:
@@ -231,6 +245,8 @@ def _record_plan(s: EisSettings, f: float) -> tuple[int, int]:
 
 def sweep_duration_s(s: EisSettings) -> float:
     """Emulated time a sweep takes (all frequencies; balance: times the number of groups)."""
+    if s.excitation == "multisine":
+        return float(sum(_record_plan(s, min(s.freqs_Hz)))) / s.f_sample_Hz
     n = sum(sum(_record_plan(s, f)) for f in s.freqs_Hz) / s.f_sample_Hz
     if s.excitation == "balance":
         n_cells = 16 if s.cells is None else len(s.cells)
@@ -327,7 +343,14 @@ def run_eis(
     cm = np.full(n_f, np.nan + 0j)
     i_amp = np.full((n_f, cells.size), np.nan)
     done = 0.0
-    for fi, f in enumerate(s.freqs_Hz):
+    if s.excitation == "multisine":
+        t0 = _multisine_record(
+            analog, src, s, cells, t0, h, t_conv, window, delay, r_bb, u_gain_rel,
+            z, u, z_true, i_amp,
+        )  # fmt: skip
+        if progress is not None:
+            progress(t0 - t_start)
+    for fi, f in enumerate(() if s.excitation == "multisine" else s.freqs_Hz):
         n_settle, n_int = _record_plan(s, f)
         spp = round(s.f_sample_Hz / f)
         h_path = complex(
@@ -439,6 +462,79 @@ def run_eis(
         t_end_s=t0,
         settings=s,
     )
+
+
+def _multisine_record(
+    analog: Any,
+    src: Any,
+    s: EisSettings,
+    cells: npt.NDArray[np.int64],
+    t_a: float,
+    h: float,
+    t_conv: float,
+    window: float,
+    delay: float,
+    r_bb: npt.NDArray[np.float64],
+    u_gain_rel: float,
+    z: npt.NDArray[np.complex128],
+    u: npt.NDArray[np.float64],
+    z_true: npt.NDArray[np.complex128],
+    i_amp: npt.NDArray[np.float64],
+) -> float:
+    """One record with every tone at once (fills the outputs); returns its end time."""
+    freqs = np.asarray(s.freqs_Hz, dtype=float)
+    f0 = float(freqs.min())
+    n_settle, n_int = _record_plan(s, f0)
+    spp = round(s.f_sample_Hz / f0)
+    order = np.argsort(freqs)
+    ph = np.empty(freqs.size)
+    ph[order] = clip_optimise_phases(
+        freqs[order], schroeder_phases(freqs.size), f_base_Hz=f0, n_samples=max(4096, 4 * spp)
+    )
+    n_sub = max(
+        math.ceil(1.0 / (s.f_sample_Hz * s.pack_step_max_s) - 1e-9),
+        math.ceil(s.pack_steps_per_period * float(freqs.max()) / s.f_sample_Hz - 1e-9),
+    )
+    n = n_settle + n_int
+    t_c = t_a + h * np.arange(1, n + 1)
+    edges = h * np.arange(n * n_sub + 1) / n_sub
+    # exact mean of sum_k A cos(w_k t + phi_k) over each pack step: (n * n_sub, n_tones) @ 1
+    w = 2 * np.pi * freqs
+    a, b = edges[:-1, None], edges[1:, None]
+    mean = (s.amplitude_A * (np.sin(w * b + ph) - np.sin(w * a + ph)) / (w * (b - a))).sum(1)
+    drive = (s.dc_offset_A + mean).reshape(n, n_sub)
+    n_first = n_settle + n_int // 2
+    v1, i1 = analog.measure_record(
+        t_c[:n_first], n_avg=s.n_avg, with_current=True, pack_current_A=drive[:n_first]
+    )
+    zt_all = src.pack.impedance(freqs) + r_bb  # (n_f, n_cells)
+    v2, i2 = analog.measure_record(
+        t_c[n_first:], n_avg=s.n_avg, with_current=True, pack_current_A=drive[n_first:]
+    )
+    v = np.concatenate([v1, v2])[n_settle:]
+    cur = np.concatenate([i1, i2])[n_settle:]
+    t_tick = (t_c[n_settle:] - t_a) + delay
+    for fi, f in enumerate(freqs):
+        h_path = complex(
+            path_response(f, t_dec_s=t_conv, window_s=window, n_avg=s.n_avg, t_conv_s=t_conv)
+        )
+        fit_i = fit_tone(t_tick, cur, f, s.detrend_degree, spp)
+        fit_v = fit_tone(t_tick, v, f, s.detrend_degree, spp)
+        i_ph = fit_i.phasor[0] / h_path
+        v_ph = fit_v.phasor / h_path
+        zz = -v_ph / i_ph
+        rel = (fit_v.u_phasor / abs(h_path)) / np.abs(v_ph)
+        uu = np.abs(zz) * np.sqrt(
+            rel**2 + (fit_i.u_phasor[0] / abs(h_path) / abs(i_ph)) ** 2 + u_gain_rel**2
+        )
+        z_ocv = _ocv_branch_Ohm(src.pack, float(f))
+        zt = zt_all[fi] + (z_ocv if z_ocv.size else 0.0)
+        z[fi] = zz[cells]
+        u[fi] = uu[cells]
+        z_true[fi] = zt[cells]
+        i_amp[fi] = abs(i_ph)
+    src.set_current_A(s.dc_offset_A)
+    return float(t_c[-1])
 
 
 def _balance_group(

@@ -162,3 +162,23 @@ def test_averaged_record_has_the_block_mean_noise_and_the_right_level():
     # 62 continuous conversions: variance / 62 x (1 + 2 rho1 + 2 rho2) for the thermal part
     ratio = np.median(s62 / s1)
     assert 0.13 < ratio < 0.2
+
+
+def test_multisine_measures_every_frequency_from_one_record():
+    emu = build_emulator(TARGET, LFP, 1, seed=2)
+    s = EisSettings(
+        freqs_Hz=(0.05, 0.1, 0.2, 0.5, 1.0),
+        excitation="multisine",
+        amplitude_A=1.0,
+        min_integration_s=60.0,
+        cells=(0, 5, 10, 15),
+        **DRIFT,
+    )
+    assert sweep_duration_s(s) == pytest.approx(20.0 + 60.0)  # one record of the 20 s period
+    r = run_eis(emu.analogs[0], s)
+    assert r.t_end_s - r.t_start_s == pytest.approx(80.0)
+    assert np.max(np.abs(r.mag_error_pct)) <= 2.0
+    assert np.max(np.abs(r.phase_error_deg)) <= 1.0
+    assert np.allclose(r.i_amplitude_A, 1.0, rtol=0.01)
+    with pytest.raises(ValueError, match="multiple"):
+        EisSettings(freqs_Hz=(0.2, 0.5), excitation="multisine")
