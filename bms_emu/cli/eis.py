@@ -58,7 +58,12 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
         default="external",
         help="external sine per frequency, the cell's bleed switch, or all tones at once",
     )
-    p.add_argument("--amplitude-A", type=float, default=1.0, help="external sine amplitude (A; per tone for multisine)")
+    p.add_argument(
+        "--amplitude-A",
+        type=float,
+        default=1.0,
+        help="external sine amplitude (A; per tone for multisine)",
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--cells", default=None, help="cells to measure, e.g. 0-15 or 0,3,5-7")
     p.add_argument("--seed", type=int, default=0, help="chip population / noise seed")
