@@ -449,7 +449,7 @@ FaultKind = Literal[
 #: Host-side diagnostics of the reference master (bms_emu.sweep.coverage.DIAGNOSTICS).
 Diagnostic = Literal[
     "pec", "command_counter", "cs_compare", "vref2_window", "open_wire", "status_flags",
-    "cell_plausibility", "redundant_chip", "latent_test",
+    "cell_plausibility", "redundant_chip", "latent_test", "supply_window",
 ]
 
 
@@ -541,6 +541,8 @@ class BudgetConfig(StrictModel):
     plausible_cell_V: tuple[float, float] = Field(
         default=(2.0, 3.8), description="cell OV/UV plausibility window (CFGB VUV/VOV)")
     redundant_threshold_mV: PositiveFloat = 5.0
+    supply_window_fraction: PositiveFloat = Field(
+        default=0.1, description="host check of VA/VD (ADAX) against nominal +- this fraction")
     open_wire_threshold_V: PositiveFloat = 0.4
     temp_ambient_C: tuple[float, float] = (0.0, 65.0)
     injections: int = Field(ge=1, le=10_000_000, description="per failure mode and design")

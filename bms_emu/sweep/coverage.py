@@ -15,9 +15,9 @@ device, and runs the diagnostic cycle of a reference host master
 * **undetected safe**: nothing flagged, error within the threshold.
 
 Determinism: injection ``i`` of (design, mode) draws everything from the stream named
-``budget.<design>.<mode>.<i>`` of the budget seed; the population of a design comes from the
-seed too. A chunk is a range of injection indices, so counts never depend on the chunking or on
-where a chunk runs. :func:`run_campaign_chunk` is pure apart from the in-process emulator (no
+``budget.<mode>.<i>`` of the budget seed (the same for every design: paired comparisons); the
+population of a design comes from the seed too. A chunk is a range of injection indices, so
+counts never depend on the chunking or on where a chunk runs. :func:`run_campaign_chunk` is pure apart from the in-process emulator (no
 files, no clocks); it returns integer arrays the sweep engine checkpoints and aggregates.
 
 Diagnostics (bits of ``diag_mask``), in :data:`DIAGNOSTICS` order:
@@ -32,6 +32,8 @@ Diagnostics (bits of ``diag_mask``), in :data:`DIAGNOSTICS` order:
 ``cell_plausibility`` a cell OV/UV flag (STATD, against ``plausible_cell_V``) or a reading that
                       is the cleared/power-on code
 ``redundant_chip``    a second chip measuring the same module disagrees by more than the threshold
+``supply_window``     VA / VD converted (ADAX CH=13/12) outside nominal
+                      +- ``supply_window_fraction`` (a host check tighter than the chip's flags)
 ``latent_test``       the latent-fault test of the flag path: a flag forced through the FLAG_D
                       bits of CFGA must read back in STATC (:func:`latent_fault_test`)
 """
@@ -70,7 +72,7 @@ __all__ = [
 
 DIAGNOSTICS: tuple[str, ...] = (
     "pec", "command_counter", "cs_compare", "vref2_window", "open_wire", "status_flags",
-    "cell_plausibility", "redundant_chip", "latent_test",
+    "cell_plausibility", "redundant_chip", "latent_test", "supply_window",
 )
 _BIT = {name: 1 << i for i, name in enumerate(DIAGNOSTICS)}
 #: STATC flags that mean "this chip is faulty" (CED/SED: a corrected single error is not).
@@ -86,6 +88,8 @@ RD_RUN_S = 0.017
 AUX_WAIT_S = 0.002
 #: ADAX CH code of VREF2 alone (bms_emu.device.device.AUX_SEQUENCE).
 ADAX_VREF2 = 11
+#: ADAX CH codes of VD and VA alone.
+ADAX_VD, ADAX_VA = 12, 13
 #: Trim memory: words 0-9 (C path 0-4, S path 5-9), 22-bit words (chip_analog.AnalogFaults).
 TRIM_WORDS, TRIM_BITS = 10, 22
 
@@ -313,6 +317,17 @@ def reference_master_cycle(
             v = 1.5 + s["VREF2"] * CELL_LSB_V
             if not lo <= v <= hi:
                 mask |= _BIT["vref2_window"]
+    if "supply_window" in diagnostics:
+        for ch in (ADAX_VD, ADAX_VA):
+            step(lambda ch=ch: host.command("ADAX", CH=ch))
+            host.wait(AUX_WAIT_S)
+        sb = step(lambda: host.read_status("B"))
+        if sb is not None:
+            w = budget.supply_window_fraction
+            for s in sb:
+                for key, nom in (("VA", VA_NOM_V), ("VD", VD_NOM_V)):
+                    if abs((1.5 + s[key] * CELL_LSB_V) / nom - 1.0) > w:
+                        mask |= _BIT["supply_window"]
     if got is not None and np.isnan(got).any():
         mask |= _BIT["cell_plausibility"]  # cleared / power-on code where a result should be
     if any(host.counter_faults):
@@ -399,7 +414,9 @@ def run_injection(
     ``diag_mask``, ``err_V`` (largest |reading - true cell voltage|, NaN without a reading),
     ``magnitude``, ``injection``.
     """
-    rng = RandomStreams(seed).generator(f"budget.{design.name}.{mode.name}.{index}")
+    # the stream names the mode and the index, not the design: every design sees the same
+    # injections (paired comparison, like the accuracy sweep's shared wafer seeds)
+    rng = RandomStreams(seed).generator(f"budget.{mode.name}.{index}")
     pop = _population(spec, design.name, budget.pool_devices, seed, design.strategy)
     idx = int(rng.integers(budget.pool_devices))
     module_seed = pack.seed + int(rng.integers(budget.chips_per_pack))

@@ -228,3 +228,14 @@ def test_budget_through_run_sweep(tmp_path, make_sweep):
     # same config, other chunking of the campaign: identical summary bytes
     res2 = run_sweep(cfg, tmp_path / "o2", progress=False, curves=False, report=False)
     assert json.dumps(res2.summary, sort_keys=True) == json.dumps(res.summary, sort_keys=True)
+
+
+def test_supply_below_the_chips_uv_flag_is_caught_only_by_the_host_supply_window():
+    def vd_low(analog, _dev):  # VD at -15 %: above the chip's own 2.7 V UV flag
+        analog.faults.va_V, analog.faults.vd_V = None, 3.3 * 0.85
+
+    r = _inject("supply", 0.0, hook=vd_low)
+    assert r["dangerous"] and not r["detected"]  # danger: always (off the operating range)
+    base = DesignConfig(name="d", chip="c.yaml").diagnostics
+    r = _inject("supply", 0.0, hook=vd_low, diagnostics=(*base, "supply_window"))
+    assert r["by"] == {"supply_window"}
