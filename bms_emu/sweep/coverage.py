@@ -17,8 +17,9 @@ device, and runs the diagnostic cycle of a reference host master
 Determinism: injection ``i`` of (design, mode) draws everything from the stream named
 ``budget.<mode>.<i>`` of the budget seed (the same for every design: paired comparisons); the
 population of a design comes from the seed too. A chunk is a range of injection indices, so
-counts never depend on the chunking or on where a chunk runs. :func:`run_campaign_chunk` is pure apart from the in-process emulator (no
-files, no clocks); it returns integer arrays the sweep engine checkpoints and aggregates.
+counts never depend on the chunking or on where a chunk runs. :func:`run_campaign_chunk` is
+pure apart from the in-process emulator (no files, no clocks); it returns integer arrays the
+sweep engine checkpoints and aggregates.
 
 Diagnostics (bits of ``diag_mask``), in :data:`DIAGNOSTICS` order:
 
@@ -40,6 +41,7 @@ Diagnostics (bits of ``diag_mask``), in :data:`DIAGNOSTICS` order:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -319,7 +321,7 @@ def reference_master_cycle(
                 mask |= _BIT["vref2_window"]
     if "supply_window" in diagnostics:
         for ch in (ADAX_VD, ADAX_VA):
-            step(lambda ch=ch: host.command("ADAX", CH=ch))
+            step(functools.partial(host.command, "ADAX", CH=ch))
             host.wait(AUX_WAIT_S)
         sb = step(lambda: host.read_status("B"))
         if sb is not None:
