@@ -223,7 +223,8 @@ def run_bench(
     test_module : str
         Python module holding the ``@cocotb.test`` coroutines (the calling test file).
     parameters : dict, optional
-        HDL parameters (also part of the build key).
+        HDL parameters (also part of the build key); the bench sees them as
+        ``cocotb.plusargs[name]`` (strings).
     """
     from cocotb_tools.runner import get_runner
 
@@ -269,6 +270,7 @@ def run_bench(
             build_dir=build_dir,
             test_dir=run_dir,
             parameters=params,
+            plusargs=[f"+{k}={v}" for k, v in params.items()],  # cocotb.plusargs in the bench
             timescale=("1ns", "1ps"),
             log_file=log,
         )
