@@ -317,3 +317,10 @@ async def reset(dut: Any, cycles: int = 2) -> None:
     for _ in range(cycles):
         await RisingEdge(dut.clk)
     dut.rst_n.value = 1
+
+
+def assert_same(got: list[int], want: list[int], what: str) -> None:
+    """Bit-exact comparison of two result sequences with a useful message."""
+    assert len(got) == len(want), f"{what}: RTL gave {len(got)} results, model {len(want)}"
+    bad = [(i, g, w) for i, (g, w) in enumerate(zip(got, want, strict=True)) if g != w]
+    assert not bad, f"{what}: {len(bad)} mismatches (index, RTL, model), first {bad[:5]}"

@@ -66,10 +66,9 @@ async def _run_stream(
 
 
 def _compare(got: list[int], bits: np.ndarray, dec: Sinc3Decimator) -> None:
-    want = dec.process(bits[:, None]).ravel().tolist()
-    assert len(got) == len(want), f"RTL gave {len(got)} outputs, model {len(want)}"
-    bad = [(k, g, w) for k, (g, w) in enumerate(zip(got, want, strict=True)) if g != w]
-    assert not bad, f"{len(bad)} mismatches (index, RTL, model), first: {bad[:5]}"
+    from rtl_bench import assert_same
+
+    assert_same(got, dec.process(bits[:, None]).ravel().tolist(), "sinc3 outputs")
 
 
 if cocotb is not None:
