@@ -53,27 +53,27 @@ from bms_emu.afe.fixed_point import quantize
 
 __all__ = [
     "CODE_MAX",
-    "RAW_BITS",
-    "RAW_CODE_ZERO",
-    "RAW_LSB_V",
-    "RAW_PER_U",
-    "cell_code_from_raw",
-    "raw_code_from_sinc3",
     "CODE_MIN",
     "FS_CELL_V",
     "FS_CODES",
     "F_MOD_HZ",
     "G_IN",
     "LSB_V",
+    "RAW_BITS",
+    "RAW_CODE_ZERO",
+    "RAW_LSB_V",
+    "RAW_PER_U",
     "R_CADC",
     "R_SADC",
     "V_CODE_ZERO_V",
     "V_REF_NOM_V",
+    "cell_code_from_raw",
     "cell_code_from_sinc3",
     "cell_code_from_volts",
     "cell_volts_from_code",
     "modulator_input_V",
     "odr_Hz",
+    "raw_code_from_sinc3",
 ]
 
 #: Modulator clock (Hz): 1.024 MHz, so R = 1024 gives a 1 ms conversion.
@@ -145,7 +145,7 @@ def raw_code_from_sinc3(d: ArrayLike, R: int) -> IntArray:
     # floor((x + r3/2) / r3) is round-half-up; for R = 2**k it is exactly (x + 2**(3k-1)) >> 3k
     raw = (x + r3 // 2) // r3
     lim = (1 << (RAW_BITS - 1)) - 1
-    return np.clip(raw, -lim - 1, lim).astype(np.int64)
+    return np.minimum(np.maximum(raw, -lim - 1), lim).astype(np.int64)
 
 
 def cell_code_from_raw(raw: ArrayLike) -> IntArray:
@@ -157,7 +157,7 @@ def cell_code_from_raw(raw: ArrayLike) -> IntArray:
     [12000, 12000, 12001, -10000]
     """
     x = np.asarray(raw, dtype=np.int64) - RAW_CODE_ZERO + 8
-    return np.clip(x >> 4, CODE_MIN, CODE_MAX).astype(np.int64)
+    return np.minimum(np.maximum(x >> 4, CODE_MIN), CODE_MAX).astype(np.int64)
 
 
 def cell_code_from_sinc3(d: ArrayLike, R: int) -> IntArray:
@@ -176,7 +176,7 @@ def cell_code_from_volts(v_cell_V: ArrayLike) -> IntArray:
     [0, 1, 12000, 32767]
     """
     code = quantize(np.asarray(v_cell_V, dtype=np.float64) - V_CODE_ZERO_V, LSB_V, 16)
-    return np.clip(code, CODE_MIN, CODE_MAX)
+    return np.minimum(np.maximum(code, CODE_MIN), CODE_MAX)
 
 
 def cell_volts_from_code(code: ArrayLike) -> NDArray[np.float64]:

@@ -120,7 +120,7 @@ def _quantise(u: FloatArray, R: int) -> IntArray:
     """Weighted mean of v in [-1, 1] -> sinc3 code D (round half up, clipped)."""
     r3 = float(R**3)
     d = np.floor(r3 * (1.0 + u) * 0.5 + 0.5)
-    return np.clip(d, 0.0, r3).astype(np.int64)
+    return np.minimum(np.maximum(d, 0.0), r3).astype(np.int64)
 
 
 def _noise_var_u(sigma_noise_V: float, v_ref_V: ArrayLike, R: int,

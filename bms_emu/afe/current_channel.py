@@ -119,4 +119,4 @@ def measure_current_A(
     v_off_V = (params.offset_uV[col] + params.offset_tempco_uV_per_C[col] * dt) * 1e-6
     r25_Ohm = params.shunt_uOhm_nominal * 1e-6
     i_meas = (i * r25_Ohm * r_rel + v_off_V) * g_rel / r25_Ohm
-    return np.clip(i_meas, -params.full_scale_A, params.full_scale_A)
+    return np.minimum(np.maximum(i_meas, -params.full_scale_A), params.full_scale_A)

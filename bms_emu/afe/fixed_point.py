@@ -64,7 +64,7 @@ def saturate(x: ArrayLike, bits: int) -> IntArray:
     [32767, -32768, 5]
     """
     lo, hi = signed_range(bits)
-    return np.clip(np.asarray(x, dtype=np.int64), lo, hi)
+    return np.minimum(np.maximum(np.asarray(x, dtype=np.int64), lo), hi)
 
 
 def to_field(x: ArrayLike, bits: int) -> IntArray:
@@ -101,4 +101,4 @@ def quantize(x: ArrayLike, lsb: float, bits: int) -> IntArray:
     """
     lo, hi = signed_range(bits)
     q = np.floor(np.asarray(x, dtype=np.float64) / lsb + 0.5)
-    return np.clip(q, lo, hi).astype(np.int64)
+    return np.minimum(np.maximum(q, lo), hi).astype(np.int64)

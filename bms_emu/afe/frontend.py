@@ -171,7 +171,7 @@ def adc_input_V(params: FrontEndParams, v_diff_V: np.ndarray) -> np.ndarray:
     p = (slice(None), slice(None), *extra)
     # leakage of the top pin minus the bottom pin flows through the filter resistors
     leak_V = (params.leakage_nA[:, 1:] - params.leakage_nA[:, :-1]) * 1e-9 * params.r_filter_Ohm
-    x = np.clip(v / params.v_full_scale_V, 0.0, 1.0)
+    x = np.minimum(np.maximum(v / params.v_full_scale_V, 0.0), 1.0)
     inl_V = params.inl_uV[p] * 1e-6 * 4.0 * x * (1.0 - x)
     v_err = (params.offset_uV + params.cm_error_uV)[p] * 1e-6 + inl_V - leak_V[p]
     return (v + v_err) * (1.0 + params.gain_ppm[p] * 1e-6)
