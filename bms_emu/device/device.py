@@ -24,7 +24,7 @@ over register groups.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -54,6 +54,8 @@ __all__ = [
     "CURRENT_LSB_A",
     "CURRENT_POR",
     "POR",
+    "c_average_codes",
+    "cs_mismatch_mask",
     "current_group_bytes",
     "VPV_DIVIDER",
     "Device",
@@ -200,6 +202,33 @@ def current_group_bytes(current_A: float, conversion_count: int) -> bytes:
     code = int(np.clip(round(current_A / CURRENT_LSB_A), -(2**31), 2**31 - 1))
     return code.to_bytes(4, "little", signed=True) + (conversion_count & 0xFFFF).to_bytes(
         2, "little")
+
+
+def c_average_codes(ring: Sequence[npt.ArrayLike]) -> npt.NDArray[np.int16]:
+    """Average of the last C results, as the S result is compared with (and as AC publishes).
+
+    ``rint(mean)``: round half to even on the exact mean (a sum of int16 codes over a power of
+    two divides exactly in float64). ``rtl_models/cs_compare.sv`` does this on the running sum.
+
+    >>> c_average_codes([[1, -1, 5], [2, -2, 5]]).tolist()  # 1.5 -> 2, -1.5 -> -2
+    [2, -2, 5]
+    """
+    return np.rint(np.mean(np.stack(ring).astype(np.float64), axis=0)).astype(np.int16)
+
+
+def cs_mismatch_mask(s_codes: npt.ArrayLike, c_avg_codes: npt.ArrayLike, cth: int) -> int:
+    """Per-channel C-vs-S mismatch bits: bit ``i`` set if ``|S_i - C_avg_i| > CTH`` (codes).
+
+    ``cth`` is the CFGA CTH[2:0] setting; its threshold is :data:`CTH_TABLE_MV` in cell
+    codes (150 uV LSB). The device ORs the mask into the sticky CSxFLT bits of STATC.
+
+    >>> cs_mismatch_mask([100, 100], [66, 65], 0)  # CTH 0 = 5.1 mV = 34 codes
+    2
+    """
+    s = np.asarray(s_codes).astype(np.int32)
+    c = np.asarray(c_avg_codes).astype(np.int32)
+    bad = np.abs(s - c) > CTH_TABLE_MV[cth] * 1e-3 / CELL_LSB_V
+    return int(np.dot(bad.astype(np.int64), 1 << np.arange(bad.shape[0], dtype=np.int64)))
 
 
 def _codes(v_V: npt.NDArray[np.float64]) -> npt.NDArray[np.int16]:
@@ -535,7 +564,7 @@ class Device:
         self._reschedule()
 
     def _ring_mean(self) -> npt.NDArray[np.int16]:
-        return np.rint(np.mean(np.stack(self._ring).astype(np.float64), axis=0)).astype(np.int16)
+        return c_average_codes(self._ring)
 
     def _ev_s(self, te: float) -> None:
         v = self.analog.measure_cells(te - self._ts, te, "S", self._s_ow)
@@ -550,10 +579,7 @@ class Device:
             and self._s_ow == 0
             and (self._c_ow == 0)
         ):
-            c_avg = self._ring_mean().astype(np.int32)
-            cth_codes = CTH_TABLE_MV[self._cfga("CTH")] * 1e-3 / CELL_LSB_V
-            bad = np.abs(s.astype(np.int32) - c_avg) > cth_codes
-            mask = int(np.dot(bad.astype(np.int64), 1 << np.arange(16, dtype=np.int64)))
+            mask = cs_mismatch_mask(s, self._ring_mean(), self._cfga("CTH"))
             if self.inject.get("comp_silent"):
                 mask = 0
             if self.inject.get("comp_logic"):
