@@ -855,20 +855,15 @@ class ChipAnalog:
         self._advance(max(t_s, self._t_s), sample.sense_voltage_V)
         vref2_true = VREF2_NOM_V
         if not self.spec.shares_reference:
-            # VREF2 is the separate second reference when the design has one
-            vref2_true = (
-                float(
-                    v_ref_V(
-                        self._s_ref,
-                        self._s_state,
-                        np.array([self._temp_die_C]),
-                        self._lifetime_h(t_s),
-                    )[0]
-                )
-                * (1 + 1e-6 * self.faults.s_ref_shift_ppm)
-                * VREF2_NOM_V
-                / self._s_ref.v_nom_V[0]
-            )
+            # VREF2 is the separate second reference when the design has one, trimmed at the
+            # factory to its nominal value at 25 C (so its initial error e0 is gone; its tempco,
+            # hysteresis, reflow and drift since then remain)
+            def s_ref(state: Any, temp_C: float, t_h: float) -> float:
+                return float(v_ref_V(self._s_ref, state, np.array([temp_C]), t_h)[0])
+
+            trimmed = s_ref(self._s_state, self._temp_die_C, self._lifetime_h(t_s)) / s_ref(
+                None, 25.0, 0.0)
+            vref2_true = trimmed * (1 + 1e-6 * self.faults.s_ref_shift_ppm) * VREF2_NOM_V
         vref2 = float(
             self._convert(np.array([vref2_true]), "C", t_s, self.spec.adc.c_decimation)[0]
         )

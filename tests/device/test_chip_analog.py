@@ -175,3 +175,11 @@ def test_current_channel_is_read_with_its_conversion_count():
     for i in (i0, i1):
         assert abs(i - 140.0) < 1.0
     assert (i0, i1) != (140.0, 140.0)  # the channel's errors show
+
+
+def test_healthy_separate_reference_chips_read_vref2_inside_its_window():
+    """VREF2 is trimmed at the factory: no healthy chip may raise a false VREF2 alarm."""
+    emu = build_emulator(ADBMS, LFP, 100, seed=3)
+    v = np.array([a.measure_status(0.01)["vref2_V"] for a in emu.analogs])
+    assert np.all((v >= 2.988) & (v <= 3.012))
+    assert np.ptp(v) > 150e-6  # the second reference's residual errors still show
