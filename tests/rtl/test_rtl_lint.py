@@ -1,5 +1,5 @@
-"""Every ``rtl_models/*.sv`` is Verilator-lint clean (``--lint-only -Wall``) on its own:
-one module per file, named after the file."""
+"""Every ``rtl_models/*.sv`` is Verilator-lint clean (``--lint-only -Wall``) as a top: one
+module per file, named after the file; submodules are found by file name (``-y rtl_models``)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def test_lint_clean(src: Path) -> None:
     modules = re.findall(r"^\s*module\s+(\w+)", text, flags=re.M)
     assert modules == [src.stem], f"{src.name}: expected one module {src.stem}, got {modules}"
     out = subprocess.run(
-        [exe, "--lint-only", "-Wall", "--top-module", src.stem, str(src)],
+        [exe, "--lint-only", "-Wall", "-y", str(RTL_DIR), "--top-module", src.stem, str(src)],
         capture_output=True, text=True, timeout=120, check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
