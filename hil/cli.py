@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bms_emu import __version__
-from bms_emu.config import ConfigError
+from bms_emu.cli.main import dispatch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,19 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    try:
-        return int(args.func(args))
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return dispatch(build_parser(), argv)
 
 
 if __name__ == "__main__":

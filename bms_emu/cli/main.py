@@ -56,7 +56,14 @@ def _unavailable(name: str, missing: str):  # type: ignore[no-untyped-def]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    return dispatch(build_parser(), argv)
+
+
+def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    """Parse ``argv`` and run the chosen subcommand's ``func``: the shared top of every CLI.
+
+    Config errors print one line per problem and give exit status 2; Ctrl-C gives 130.
+    """
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
