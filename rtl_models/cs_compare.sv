@@ -38,9 +38,16 @@ module cs_compare #(
     output logic [N_CH-1:0]           mismatch,
     output logic [N_CH-1:0]           csflt
 );
+    // parameter check: an elaboration-time error; Icarus 11 lacks elaboration tasks, so
+    // there it is a time-0 fatal instead
+`ifndef __ICARUS__
     if (N_AVG < 2 || (1 << AW) != N_AVG) begin : g_bad_navg
         $error("cs_compare: N_AVG = %0d must be a power of two >= 2", N_AVG);
     end
+`else
+    initial if (N_AVG < 2 || (1 << AW) != N_AVG)
+        $fatal(1, "cs_compare: N_AVG = %0d must be a power of two >= 2", N_AVG);
+`endif
 
     logic [CODE_BITS:0] thr;
     always_comb begin

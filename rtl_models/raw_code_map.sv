@@ -22,14 +22,22 @@ module raw_code_map #(
     localparam int SH = 3 * LOG2R;
     localparam int KW = $clog2(RAW_PER_U + 1) + 1;          // signed width of the constant
     localparam int PX = W + 1 + KW;                         // exact product width
-    localparam int PW = (PX > SH + RAW_BITS + 1) ? PX : SH + RAW_BITS + 1;  // >= RAW_BITS+1 after >>>
+    // at least RAW_BITS + 1 bits after the final shift, so the saturation sees the sign
+    localparam int PW = (PX > SH + RAW_BITS + 1) ? PX : SH + RAW_BITS + 1;
     localparam int QW = PW - SH;
     localparam logic signed [RAW_BITS-1:0] RAW_MAX = {1'b0, {(RAW_BITS - 1){1'b1}}};
     localparam logic signed [RAW_BITS-1:0] RAW_MIN = {1'b1, {(RAW_BITS - 1){1'b0}}};
 
+    // parameter check: an elaboration-time error; Icarus 11 lacks elaboration tasks, so
+    // there it is a time-0 fatal instead
+`ifndef __ICARUS__
     if (R < 2 || (1 << LOG2R) != R) begin : g_bad_r
         $error("raw_code_map: R = %0d must be a power of two >= 2", R);
     end
+`else
+    initial if (R < 2 || (1 << LOG2R) != R)
+        $fatal(1, "raw_code_map: R = %0d must be a power of two >= 2", R);
+`endif
 
     logic signed [W:0]    x;
     logic signed [PW-1:0] prod;

@@ -29,9 +29,16 @@ module sinc3_decimator #(
     output logic         out_valid,
     output logic [W-1:0] out_code
 );
+    // parameter check: an elaboration-time error; Icarus 11 lacks elaboration tasks, so
+    // there it is a time-0 fatal instead
+`ifndef __ICARUS__
     if (R < 2 || (1 << LOG2R) != R) begin : g_bad_r
         $error("sinc3_decimator: R = %0d must be a power of two >= 2", R);
     end
+`else
+    initial if (R < 2 || (1 << LOG2R) != R)
+        $fatal(1, "sinc3_decimator: R = %0d must be a power of two >= 2", R);
+`endif
 
     logic [W-1:0] i1_q, i2_q, i3_q;           // integrators
     logic [W-1:0] z1_q, z2_q, z3_q;           // comb delays
