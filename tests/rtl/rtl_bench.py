@@ -114,8 +114,10 @@ def _build_key(
     import cocotb
 
     h = hashlib.sha256()
-    h.update(json.dumps([sim.name, sim.version, cocotb.__version__, toplevel, _build_args(sim),
-                         sorted((k, str(v)) for k, v in parameters.items())]).encode())
+    waves = os.environ.get("WAVES", "")  # a traced build differs from an untraced one
+    key = [sim.name, sim.version, cocotb.__version__, toplevel, _build_args(sim), waves,
+           sorted((k, str(v)) for k, v in parameters.items())]
+    h.update(json.dumps(key).encode())
     for src in sources:
         h.update(src.name.encode())
         h.update(src.read_bytes())
@@ -141,8 +143,9 @@ _RUNTIME_OBJS = ("verilated.o", "verilated_dpi.o", "verilated_vpi.o", "verilated
 
 
 def _runtime_dir(sim: Simulator) -> Path:
-    key = hashlib.sha256(json.dumps([sim.version, _build_args(sim)]).encode()).hexdigest()[:16]
-    return build_root() / "_verilator_runtime" / key
+    waves = os.environ.get("WAVES", "")  # VM_TRACE changes the run-time objects
+    key = hashlib.sha256(json.dumps([sim.version, _build_args(sim), waves]).encode()).hexdigest()
+    return build_root() / "_verilator_runtime" / key[:16]
 
 
 def _seed_runtime(sim: Simulator, runtime: Path, build_dir: Path) -> bool:
