@@ -13,6 +13,7 @@ attributes); the pure models never import pydantic or read files themselves.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import typing
 from collections.abc import Sequence
@@ -110,7 +111,7 @@ class SocTableConfig(StrictModel):
             )
         if len(self.soc) < 2:
             raise FieldProblem("soc", list(self.soc), "a table needs at least 2 points")
-        if any(b <= a for a, b in zip(self.soc, self.soc[1:])):
+        if any(b <= a for a, b in itertools.pairwise(self.soc)):
             raise FieldProblem("soc", list(self.soc), "must be strictly increasing")
         return self
 
@@ -233,8 +234,8 @@ class CurrentProfileConfig(StrictModel):
             raise FieldProblem("points", [], "must not be empty")
         times = [p[0] for p in self.points]
         if times[0] != 0.0:
-            raise FieldProblem("points[0]", list(self.points[0]), "the first point must be at t_s 0")
-        for i, (a, b) in enumerate(zip(times, times[1:])):
+            raise FieldProblem("points[0]", list(self.points[0]), "must start at t_s 0")
+        for i, (a, b) in enumerate(itertools.pairwise(times)):
             if b <= a:
                 raise FieldProblem(
                     f"points[{i + 1}]", list(self.points[i + 1]),

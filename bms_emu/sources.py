@@ -253,7 +253,8 @@ class ReplaySource:
             raise SourceError(f"{self.source}: t_s={t_s:g} outside the recording [{t0:g}, {t1:g}]")
         if t_s < self._last_t:
             raise SourceError(
-                f"{self.source}: cannot go back in time: asked for t_s={t_s:g} after {self._last_t:g}"
+                f"{self.source}: cannot go back in time: asked for t_s={t_s:g} "
+                f"after {self._last_t:g}"
             )
         self._last_t = t_s
         # linear interpolation between the bracketing rows, all columns at once

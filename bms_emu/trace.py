@@ -137,11 +137,12 @@ def read_trace_csv(
                         f"{p}: line {line}: expected {len(header)} columns, got {len(row)}"
                     )
                 values = []
-                for name, field in zip(header, row):
+                for name, field in zip(header, row, strict=True):
                     try:
                         v = float(field)
                     except ValueError:
-                        what = "empty value (gap in the data)" if not field.strip() else "not a number"
+                        gap = not field.strip()
+                        what = "empty value (gap in the data)" if gap else "not a number"
                         raise TraceFormatError(
                             f"{p}: line {line}, column {name}: got {field!r}: {what}"
                         ) from None

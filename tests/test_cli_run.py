@@ -84,6 +84,6 @@ def test_console_script_default_run(tmp_path):
     proc = subprocess.run(["bms-emu", "run", "--seconds", "120"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    header, data = read_trace_csv(tmp_path / "bms-emu-out" / "trace.csv")
+    _header, data = read_trace_csv(tmp_path / "bms-emu-out" / "trace.csv")
     assert data.shape[0] == 121
     assert (tmp_path / "bms-emu-out" / "history.sqlite").is_file()

@@ -23,10 +23,10 @@ from rich.table import Table
 from bms_emu.config import load_chip, load_pack, load_profile
 from bms_emu.emulator import build_emulator
 from bms_emu.host import HostDriver
-from bms_emu.sweep.history import History
 from bms_emu.paths import DEFAULT_CHIP, DEFAULT_PACK, DEFAULT_PROFILE, shipped_config
 from bms_emu.profile import CurrentProfile
 from bms_emu.sources import VirtualPackSource
+from bms_emu.sweep.history import History
 from bms_emu.trace import (
     TraceFormatError,
     TraceWriter,
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     n = source.n_cells
     header = trace_header(n) + (cell_columns("v_meas_", "_V", n) if measure else [])
 
-    n_rows = int(math.floor(args.seconds / record_s + 1e-9)) + 1
+    n_rows = math.floor(args.seconds / record_s + 1e-9) + 1
     v_min = np.full(n, np.inf)
     v_max = np.full(n, -np.inf)
     t_max = np.full(n, -np.inf)

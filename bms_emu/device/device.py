@@ -32,8 +32,8 @@ import numpy as np
 import numpy.typing as npt
 
 from bms_emu.afe.iir import IIR_K_Q16, IirState, iir_filter
-from bms_emu.device.eis_block import EIS_READ_GROUPS, EIS_WRITE_GROUPS, EisBlock
 from bms_emu.device.analog import DeviceAnalog
+from bms_emu.device.eis_block import EIS_READ_GROUPS, EIS_WRITE_GROUPS, EisBlock
 from bms_emu.device.timing import DEFAULT_TIMING, DeviceTiming
 from bms_emu.protocol.opcodes import ACTION, COMMANDS, POLL, READ, WRITE, CommandSpec
 from bms_emu.protocol.pec import check_data_pec, data_pec_bytes
@@ -49,16 +49,16 @@ __all__ = [
     "ACTION_HANDLERS",
     "AUX_SEQUENCE",
     "CLEARED",
-    "IIR_PARAMETER",
-    "POLL_SOURCES",
     "CURRENT_LSB_A",
     "CURRENT_POR",
+    "IIR_PARAMETER",
+    "POLL_SOURCES",
     "POR",
+    "VPV_DIVIDER",
+    "Device",
     "c_average_codes",
     "cs_mismatch_mask",
     "current_group_bytes",
-    "VPV_DIVIDER",
-    "Device",
 ]
 
 #: Register value after a clear command (as raw 16-bit pattern).

@@ -19,9 +19,9 @@ from bms_emu.afe.adc_params import (
     V_CODE_ZERO_V,
     cell_code_from_sinc3,
     cell_code_from_volts,
-    raw_code_from_sinc3,
     cell_volts_from_code,
     modulator_input_V,
+    raw_code_from_sinc3,
 )
 from bms_emu.afe.iir import IirState, iir_filter
 from bms_emu.afe.sinc3 import Sinc3State, sinc3_code_to_u, sinc3_impulse_response

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from bms_emu.afe.current_channel import (
     CurrentChannelSpec,

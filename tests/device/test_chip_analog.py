@@ -168,7 +168,7 @@ def test_current_channel_is_read_with_its_conversion_count():
     emu.set_current_A(140.0)
     host.start_cell_conversion(cont=True)
     host.wait(10e-3)
-    (i0, n0), (i1, n1) = host.read_current()
+    (i0, n0), (i1, _n1) = host.read_current()
     st = host.read_status("C")
     assert n0 == ((st[0]["CT"] << 2) | st[0]["CTS"]) & 0xFFFF
     # target chip: 2 uV offset / 100 uOhm = 20 mA rms, 500 ppm gain: well inside 1 A at 140 A
