@@ -376,13 +376,7 @@ class ChipAnalog:
         raw = raw_code_from_sinc3(d, decimation)
         codes, _ = self._trim(path)
         fmt = self.spec.trim_format
-        die_code = die_temp_code(
-            np.array([self._temp_die_C]),
-            self._sensor,
-            lsb_C=fmt.die_temp_lsb_C,
-            bits=fmt.die_temp_bits,
-            rng=self._rng_misc,
-        )
+        die_code = self._die_code(np.array([self._temp_die_C]))
         corr = correct_code(
             raw,
             codes.gain[0],
@@ -393,6 +387,14 @@ class ChipAnalog:
             fmt=fmt,
         )
         return cell_volts_from_code(cell_code_from_raw(corr))
+
+    def _die_code(self, temp_C: npt.NDArray[np.float64], noisy: bool = True
+                  ) -> npt.NDArray[np.int64]:
+        """The die-temperature sensor's codes for temperatures ``temp_C`` (n,) of this chip,
+        with its reading noise unless ``noisy`` is False (the trim correction's input)."""
+        fmt = self.spec.trim_format
+        return die_temp_code(temp_C[None, :], self._sensor, lsb_C=fmt.die_temp_lsb_C,
+                             bits=fmt.die_temp_bits, rng=self._rng_misc if noisy else None)[0]
 
     def _pins_V(
         self, sample: PackSample, t_s: float, ow_mask: npt.NDArray[np.bool_], dt_window_s: float
@@ -628,13 +630,7 @@ class ChipAnalog:
         d = convert_dc(G_IN * v, v_ref, rng, self.spec.adc.thermal_noise_V, R=r)
         raw = raw_code_from_sinc3(d, r)
         fmt = self.spec.trim_format
-        die_code = die_temp_code(
-            temp[None, :],
-            self._sensor,
-            lsb_C=fmt.die_temp_lsb_C,
-            bits=fmt.die_temp_bits,
-            rng=self._rng_misc,
-        )[0]
+        die_code = self._die_code(temp)
         die_full = np.broadcast_to(die_code.reshape((n,) + (1,) * (raw.ndim - 1)), raw.shape)
         corr = correct_code(
             raw,
@@ -682,13 +678,7 @@ class ChipAnalog:
         z = rng.standard_normal((2, *u.shape))
         raw = (u + np.sqrt(th_mean + q_mean) * z[0]) * RAW_PER_U
         fmt = self.spec.trim_format
-        die_code = die_temp_code(
-            temp[None, :],
-            self._sensor,
-            lsb_C=fmt.die_temp_lsb_C,
-            bits=fmt.die_temp_bits,
-            rng=self._rng_misc,
-        )[0]
+        die_code = self._die_code(temp)
         corr = correct_code_float(
             raw,
             codes.gain[0],
@@ -870,12 +860,7 @@ class ChipAnalog:
         fmt = self.spec.trim_format
         itmp = (
             float(
-                die_temp_code(
-                    np.array([self._temp_die_C]),
-                    self._sensor,
-                    lsb_C=fmt.die_temp_lsb_C,
-                    bits=fmt.die_temp_bits,
-                )[0]
+                self._die_code(np.array([self._temp_die_C]), noisy=False)[0]
             )
             * fmt.die_temp_lsb_C
         )
