@@ -218,9 +218,17 @@ class BridgeRef:
         # HEARTBEAT from the PC and unknown types: nothing to do
 
     def _reset(self) -> None:
-        """PC (re)connected: drop the image and the PC->bridge stream; keep unacked forwards."""
+        """PC (re)connected: drop the image and the PC->bridge stream; keep unacked forwards.
+
+        The counter effects of forwards no chain state covers yet, and the counter rules (they
+        describe the chip, not the connection), are kept: the PC's first chain state after a
+        reconnect may predate its replay of a window the board sent while it was away, and the
+        bridge must still count that window on top of it.
+        """
         self.resets += 1
-        self._clear_image()
+        self.shadow = {}
+        self.flags = []
+        self.cc = []
         tx = self.link.tx
         self.link.rx.reset(0)
         oldest_fwd = (self.fwd_count - tx.pending) & 0xFFFFFFFF

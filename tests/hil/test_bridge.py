@@ -19,7 +19,7 @@ import pytest
 
 from bms_emu.config import load_chip, load_pack
 from bms_emu.emulator import Emulator, build_emulator
-from bms_emu.host import HostDriver
+from bms_emu.host import HostDriver, ProtocolError
 from bms_emu.paths import shipped_config
 from hil import bridge_link as bl
 from hil.bridge_pc import BridgePC
@@ -177,7 +177,7 @@ def test_pc_reconnect_replays_windows_sent_while_it_was_away(rig: Rig) -> None:
     b.write_config_a({"REFON": 1, "CTH": 1})
     rig.wait_for(rig.settled)
     resets = rig.bridge.resets
-    rig.pc.reconnect(down_s=0.3)
+    rig.pc.reconnect(down_s=1.0)  # long enough that the write and read below land while away
     rig.wait_for(lambda: not rig.pc.synced.is_set())
     b.write_config_a({"REFON": 1, "CTH": 5})  # the board keeps going; the bridge answers
     b.read_config_a()
@@ -185,7 +185,14 @@ def test_pc_reconnect_replays_windows_sent_while_it_was_away(rig: Rig) -> None:
     rig.wait_for(rig.settled)
     assert rig.bridge.resets == resets + 1
     assert rig.emu_cfga("CTH") == [5] * N
-    rig.wait_for(lambda: [c["CTH"] for c in b.read_config_a()] == [5] * N)
+
+    def cth_read_back() -> bool:
+        try:
+            return [c["CTH"] for c in b.read_config_a()] == [5] * N
+        except ProtocolError:  # the bridge answers 0xFF until the PC has resent that group
+            return False
+
+    rig.wait_for(cth_read_back)
     assert [d.command_counter for d in rig.emu.chain.devices] == b.expected_counters == [2] * N
 
 
