@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
+from bms_emu.protocol.bitfield import BitField
 from bms_emu.protocol.pec import append_pec15
 
 __all__ = [
@@ -54,28 +55,12 @@ POLL: Final = "poll"
 
 
 @dataclass(frozen=True)
-class ParamField:
+class ParamField(BitField):
     """One option field inside an opcode.
 
     ``segments`` are ``(lsb, width)`` pairs in the 11-bit opcode, least significant part of the
     value first (ADAX's CH is split: CH[3:0] at bits 3..0, CH[4] at bit 6).
     """
-
-    name: str
-    segments: tuple[tuple[int, int], ...]
-
-    @property
-    def width(self) -> int:
-        """Total width of the value in bits."""
-        return sum(w for _, w in self.segments)
-
-    @property
-    def mask(self) -> int:
-        """Mask of the opcode bits this field occupies."""
-        m = 0
-        for lsb, w in self.segments:
-            m |= ((1 << w) - 1) << lsb
-        return m
 
     def insert(self, value: int) -> int:
         """Opcode bits for ``value`` (which must fit in :attr:`width`)."""
@@ -83,21 +68,11 @@ class ParamField:
             raise ValueError(
                 f"parameter {self.name} must be 0..{(1 << self.width) - 1}, got {value}"
             )
-        out = 0
-        shift = 0
-        for lsb, w in self.segments:
-            out |= ((value >> shift) & ((1 << w) - 1)) << lsb
-            shift += w
-        return out
+        return self.scatter(value)
 
     def extract(self, opcode: int) -> int:
         """Value of this field in ``opcode``."""
-        out = 0
-        shift = 0
-        for lsb, w in self.segments:
-            out |= ((opcode >> lsb) & ((1 << w) - 1)) << shift
-            shift += w
-        return out
+        return self.gather(opcode)
 
 
 @dataclass(frozen=True)

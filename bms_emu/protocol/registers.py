@@ -23,6 +23,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from bms_emu.protocol.bitfield import BitField
+
 __all__ = [
     "AUX_GROUP_CHANNELS",
     "CELL_CLEARED_CODE",
@@ -77,29 +79,14 @@ IIR_CORNER_HZ: Final = (None, 110.0, 45.0, 21.0, 10.0, 5.0, 1.25, 0.625)
 
 
 @dataclass(frozen=True)
-class Field:
+class Field(BitField):
     """One named field of a register group.
 
     ``segments`` are ``(lsb, width)`` pairs in the 48-bit little-endian group word, least
     significant part of the value first.
     """
 
-    name: str
-    segments: tuple[tuple[int, int], ...]
     signed: bool = False
-
-    @property
-    def width(self) -> int:
-        """Total width in bits."""
-        return sum(w for _, w in self.segments)
-
-    @property
-    def mask(self) -> int:
-        """Bits of the group word this field occupies."""
-        m = 0
-        for lsb, w in self.segments:
-            m |= ((1 << w) - 1) << lsb
-        return m
 
     @property
     def min(self) -> int:
@@ -180,12 +167,7 @@ class RegisterLayout:
             v = int(value)
             if not f.min <= v <= f.max:
                 raise ValueError(f"{self.name}.{name} must be {f.min}..{f.max}, got {v}")
-            v &= (1 << f.width) - 1
-            word &= ~f.mask
-            shift = 0
-            for lsb, w in f.segments:
-                word |= ((v >> shift) & ((1 << w) - 1)) << lsb
-                shift += w
+            word = (word & ~f.mask) | f.scatter(v)  # scatter keeps the low width bits
         return word.to_bytes(self.size, "little")
 
     def unpack(self, data: bytes) -> dict[str, int]:
@@ -195,11 +177,7 @@ class RegisterLayout:
         word = int.from_bytes(data, "little")
         out: dict[str, int] = {}
         for f in self.fields:
-            v = 0
-            shift = 0
-            for lsb, w in f.segments:
-                v |= ((word >> lsb) & ((1 << w) - 1)) << shift
-                shift += w
+            v = f.gather(word)
             if f.signed and v >> (f.width - 1):
                 v -= 1 << f.width
             out[f.name] = v
