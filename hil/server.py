@@ -21,8 +21,9 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bms_emu.emulator import Emulator
 from bms_emu.host import HostDriver
@@ -64,10 +65,14 @@ class EmulatorHost:
         Who moves emulated time (see the module docstring).
     clock : callable, optional
         Monotonic clock in seconds (``time.monotonic``).
+    link : callable, optional
+        ``link(mosi) -> miso`` the windows go through (default ``chain.transfer``); a
+        :class:`hil.rig.FaultyLink` around it injects link faults (bit errors, silent chips).
     """
 
     def __init__(
-        self, emulator: Emulator, pace: str = "wall", clock: Callable[[], float] = time.monotonic
+        self, emulator: Emulator, pace: str = "wall", clock: Callable[[], float] = time.monotonic,
+        link: Callable[[bytes], bytes] | None = None,
     ) -> None:
         if pace not in PACES:
             raise ValueError(f"pace must be one of {PACES}, got {pace!r}")
@@ -75,6 +80,7 @@ class EmulatorHost:
         self.chain = emulator.chain
         self.pace = pace
         self.clock = clock
+        self.link = link or self.chain.transfer
         self.lock = threading.RLock()
         # wall pace: emulated t = clock() - epoch, so t = chain.t_s now
         self.epoch_s = clock() - self.chain.t_s
@@ -106,7 +112,7 @@ class EmulatorHost:
         """One chip-select window, starting now."""
         with self.lock:
             self.sync()
-            return self.chain.transfer(mosi)
+            return self.link(mosi)
 
     def advance_s(self, dt_s: float) -> float:
         """Lock-step: let ``dt_s`` pass. Returns the chain time.
@@ -457,6 +463,8 @@ def run_serve(
     serial_port: str | None = None,
     announce: Callable[[str], None] = print,
     stop: threading.Event | None = None,
+    link: Callable[[bytes], bytes] | None = None,
+    services: Sequence[Callable[[EmulatorHost], Any]] = (),
 ) -> int:
     """Serve ``emulator`` until ``stop`` is set (SIGINT/SIGTERM set it in ``bms-emu serve``).
 
@@ -468,14 +476,20 @@ def run_serve(
         Serial device of a bridge MCU (``docs/bridge-protocol.md``).
     announce : callable
         Gets one line per listening endpoint, e.g. ``listening spi tcp://127.0.0.1:40711``.
+    link : callable, optional
+        What SIL windows go through (see :class:`EmulatorHost`).
+    services : sequence of callables
+        ``make(host) -> service`` started after the transports (e.g. the CAN node); each
+        service's ``shutdown()`` is called on the way out, last started first.
     """
     bind, port = parse_tcp_url(spi_url) if spi_url else ("", 0)
     if pace == "wall":
         warm_up(emulator)
-    host = EmulatorHost(emulator, pace)
+    host = EmulatorHost(emulator, pace, link=link)
     stop = stop or threading.Event()
     server: SilServer | None = None
     bridge = None
+    running: list[Any] = []
     try:
         if spi_url:
             server = SilServer(host, bind, port).start()
@@ -485,9 +499,13 @@ def run_serve(
 
             bridge = BridgePC.open(host, serial_port).start()
             announce(f"listening serial {serial_port} pace={pace} devices={host.n_devices}")
+        for make in services:
+            running.append(make(host))
         while not stop.wait(0.2):
             pass
     finally:
+        for service in reversed(running):
+            service.shutdown()
         if bridge is not None:
             bridge.shutdown()
         if server is not None:

@@ -1,4 +1,5 @@
-"""``bms-emu serve``: run the emulated chain behind a SIL TCP socket and/or a serial bridge.
+"""``bms-emu serve``: run the emulated chain behind a SIL TCP socket and/or a serial bridge, with
+an optional CAN control/telemetry node (``--can``).
 
 Thin glue: the server lives in :mod:`hil.server`. Prints one ``listening ...`` line per endpoint
 (with the real port when ``:0`` asked for a free one) and stops cleanly on Ctrl-C or SIGTERM.
@@ -11,10 +12,17 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pydantic
+import yaml
 
 from bms_emu.config import load_chip, load_pack
 from bms_emu.emulator import build_emulator
 from bms_emu.paths import DEFAULT_PACK, shipped_config
+
+if TYPE_CHECKING:
+    from bms_emu.scenario_config import CanBusConfig
 
 DEFAULT_CHIP = "chips/bmic_target_1mV.yaml"
 
@@ -35,7 +43,55 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: igno
     p.add_argument("--pace", choices=("wall", "lockstep"), default="wall",
                    help="wall: emulated time follows the clock; lockstep: only SPI windows and "
                    "ADVANCE_TIME requests move it (deterministic SIL)")
+    can = p.add_argument_group(
+        "CAN control/telemetry node (configs/can/bms_emu.dbc)",
+        "control frames change the running emulation (current, ambient temperature, SOC, "
+        "faults incl. SPI bit errors and silent chips on the TCP link); telemetry is sent at "
+        "the DBC cycle time",
+    )
+    can.add_argument("--can", metavar="INTERFACE:CHANNEL",
+                     help="python-can interface and channel, e.g. socketcan:can0, "
+                     "pcan:PCAN_USBBUS1, udp_multicast:239.74.163.2, virtual:rig1")
+    can.add_argument("--can-bitrate", type=int, help="bit rate (bus interfaces that take one)")
+    can.add_argument("--can-option", action="append", default=[], metavar="KEY=VALUE",
+                     help="extra can.Bus keyword argument, repeatable (e.g. port=43113 for "
+                     "udp_multicast); VALUE is read as YAML (numbers, true/false)")
+    can.add_argument("--can-log", type=Path, metavar="FILE",
+                     help="log every CAN frame (.log candump, .asc or .blf)")
     p.set_defaults(func=run)
+
+
+def can_config(args: argparse.Namespace) -> CanBusConfig | None:
+    """The bus of ``--can``/``--can-bitrate``/``--can-option`` (None without ``--can``).
+
+    Raises
+    ------
+    ValueError
+        Naming the option, the bad value and what is allowed.
+    """
+    from bms_emu.scenario_config import CanBusConfig
+
+    if args.can is None:
+        if args.can_bitrate or args.can_option or args.can_log:
+            raise ValueError("--can-bitrate/--can-option/--can-log need --can INTERFACE:CHANNEL")
+        return None
+    interface, sep, channel = args.can.partition(":")
+    if not interface or not sep or not channel:
+        raise ValueError(f"--can: got {args.can!r}: must be INTERFACE:CHANNEL, e.g. "
+                         "socketcan:can0 or udp_multicast:239.74.163.2")
+    options = {}
+    for item in args.can_option:
+        key, sep, value = item.partition("=")
+        if not key or not sep:
+            raise ValueError(f"--can-option: got {item!r}: must be KEY=VALUE")
+        options[key] = yaml.safe_load(value)
+    if args.can_log is not None and args.can_log.suffix.lower() not in (".log", ".asc", ".blf"):
+        raise ValueError(f"--can-log: got {str(args.can_log)!r}: must end in .log, .asc or .blf")
+    try:
+        return CanBusConfig(interface=interface, channel=channel, bitrate=args.can_bitrate,
+                            options=options)
+    except pydantic.ValidationError as exc:
+        raise ValueError(f"--can: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,6 +104,28 @@ def run(args: argparse.Namespace) -> int:
     pack = load_pack(args.pack or shipped_config(DEFAULT_PACK))
     emulator = build_emulator(chip, pack, args.chain, seed=args.seed)
     stop = threading.Event()
+    link = None
+    services = []
+    try:
+        bus = can_config(args)
+    except ValueError as exc:
+        print(f"bms-emu serve: {exc}", file=sys.stderr)
+        return 2
+    if bus is not None:
+        from hil.emu_node import start_can_node
+        from hil.rig import Rig
+
+        rig = Rig(emulator, seed=args.seed)  # link faults: seeded bit-error draws
+        link = rig.link
+
+        def can_node(host):  # type: ignore[no-untyped-def]
+            node = start_can_node(host, rig, bus, can_log=args.can_log,
+                                  log=lambda line: print(line, flush=True))
+            print(f"listening can {bus.interface}:{bus.channel} period={node.period_s:g}s "
+                  f"devices={host.n_devices}", flush=True)
+            return node
+
+        services.append(can_node)
 
     def on_signal(signum: int, frame: object) -> None:
         stop.set()
@@ -61,8 +139,10 @@ def run(args: argparse.Namespace) -> int:
             serial_port=args.serial,
             announce=lambda line: print(line, flush=True),
             stop=stop,
+            link=link,
+            services=services,
         )
-    except (OSError, ValueError) as exc:  # port in use, no such serial device, bad --spi
+    except (OSError, ValueError, RuntimeError) as exc:  # port in use, no serial device, no CAN
         print(f"bms-emu serve: {exc}", file=sys.stderr)
         return 2
     finally:
