@@ -109,7 +109,8 @@ def find_simulator() -> tuple[Simulator | None, str]:
 
 
 def _build_key(
-    sim: Simulator, toplevel: str, sources: list[Path], parameters: dict[str, Any]
+    sim: Simulator, toplevel: str, sources: list[Path], parameters: dict[str, Any],
+    extra_args: list[str] | None = None,
 ) -> str:
     import cocotb
 
@@ -117,6 +118,8 @@ def _build_key(
     waves = os.environ.get("WAVES", "")  # a traced build differs from an untraced one
     key = [sim.name, sim.version, cocotb.__version__, toplevel, _build_args(sim), waves,
            sorted((k, str(v)) for k, v in parameters.items())]
+    if extra_args:  # appended only when given: existing benches keep their cached builds
+        key.append(list(extra_args))
     h.update(json.dumps(key).encode())
     for src in sources:
         h.update(src.name.encode())
@@ -213,6 +216,7 @@ def run_bench(
     parameters: dict[str, Any] | None = None,
     toplevel: str | None = None,
     sources: list[Path] | None = None,
+    build_args: list[str] | None = None,
 ) -> None:
     """Build (cached) and run the cocotb tests of ``test_module`` on ``rtl_models/<block>.sv``.
 
@@ -228,6 +232,9 @@ def run_bench(
     parameters : dict, optional
         HDL parameters (also part of the build key); the bench sees them as
         ``cocotb.plusargs[name]`` (strings).
+    build_args : list of str, optional
+        Extra simulator build arguments (part of the build key), e.g. ``["--public-flat-rw"]``
+        for a bench that writes internal signals (fault injection).
     """
     from cocotb_tools.runner import get_runner
 
@@ -239,7 +246,8 @@ def run_bench(
     params = dict(parameters or {})
     top = toplevel or block
     srcs = [Path(s).resolve() for s in (sources or [RTL_DIR / f"{block}.sv"])]
-    build_dir = build_root() / block / _build_key(sim, top, srcs, params)
+    extra = list(build_args or [])
+    build_dir = build_root() / block / _build_key(sim, top, srcs, params, extra)
     runner = get_runner(sim.name)
     build_dir.mkdir(parents=True, exist_ok=True)
     with open(build_dir.parent / f"{build_dir.name}.lock", "w") as lock:
@@ -255,7 +263,7 @@ def run_bench(
                     parameters=params,
                     build_dir=build_dir,
                     always=True,
-                    build_args=_build_args(sim),
+                    build_args=_build_args(sim) + extra,
                     timescale=("1ns", "1ps"),
                     log_file=build_dir / "build.log",
                 )
