@@ -1,0 +1,256 @@
+"""Stimulus, golden expectations and the cocotb driver of ``rtl_models/afe_datapath.sv``.
+
+Shared by the datapath bench (``test_afe_datapath.py``) and the fault-injection campaign
+(``fault_campaign.py``), so both run the same workload and the campaign's fault-free run is
+checked against the same golden model.
+
+Workload (one run), in clocks:
+
+1. reset (2), trim load through the write port (10 code words), one ``start`` clock;
+2. ``n_s_windows`` S periods of modulator bits on every channel and both paths at once (one
+   bit per clock, C and S aligned: R_S = N_AVG R_C), then 4 flush clocks;
+3. the C result registers are read after every C period, the S result registers after every S
+   period, the sticky flags at the end.
+
+Golden model (all from bms_emu): bits from :func:`bms_emu.afe.deltasigma.modulate`;
+:class:`~bms_emu.afe.sinc3.Sinc3Decimator`, ``raw_code_from_sinc3``, ``trim.correct_code``,
+``cell_code_from_raw`` per path with the codes of :func:`~bms_emu.afe.trim.read_trim_image` on
+each half of the image; C-vs-S with ``c_average_codes`` / ``cs_mismatch_mask`` on every S
+result with at least ``S_SETTLE`` S results before it; ECC flags from
+:func:`bms_emu.afe.ecc.decode`.
+
+Small R (R_C = 16, R_S = 128 in the benches) keeps runs short: a C result then has a coarse
+resolution (one sinc3 step is 29 cell codes) but the arithmetic is the chip's, bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bms_emu.afe import ecc
+from bms_emu.afe.adc_params import (
+    V_REF_NOM_V,
+    cell_code_from_raw,
+    modulator_input_V,
+    raw_code_from_sinc3,
+)
+from bms_emu.afe.deltasigma import ModulatorState, modulate
+from bms_emu.afe.sinc3 import Sinc3Decimator
+from bms_emu.afe.trim import (
+    IMAGE_WORDS,
+    TrimCodes,
+    TrimScheme,
+    correct_code,
+    pack_trim_image,
+    read_trim_image,
+)
+from bms_emu.device.device import c_average_codes, cs_mismatch_mask
+
+N_AVG = 8                  # C results per S result (cs_compare N_AVG; R_S = N_AVG R_C)
+S_SETTLE = 2               # sinc3 outputs 0 and 1 after a start are partial (afe_datapath)
+CODE_BITS = 16
+SIGMA_NOISE_V = 100e-6     # assumption: input-referred thermal noise per modulator sample;
+#                            it dithers the loop (a noiseless MOD2 idle-tones on DC)
+RESET_CLOCKS = 2
+FLUSH_CLOCKS = 4           # the last result is read 3 clocks after its last bit
+
+
+@dataclass(frozen=True)
+class Stimulus:
+    """One workload: the trim image, the modulator bits and the configuration.
+
+    Attributes
+    ----------
+    r_c : C decimation ratio (R_S = N_AVG r_c).
+    image : (2 * IMAGE_WORDS,) uint32 code words as stored (words 0-4 C path, 5-9 S path).
+    die_temp : die-temperature code (s16, 2^-4 C).
+    cth : CFGA CTH setting 0..7.
+    c_bits, s_bits : (n_bits, n_ch) int8 0/1 modulator bits of the C and S paths.
+    """
+
+    r_c: int
+    image: NDArray[np.uint32]
+    die_temp: int
+    cth: int
+    c_bits: NDArray[np.int8]
+    s_bits: NDArray[np.int8]
+
+    @property
+    def n_ch(self) -> int:
+        return int(self.c_bits.shape[1])
+
+    @property
+    def n_bits(self) -> int:
+        return int(self.c_bits.shape[0])
+
+    @property
+    def r_s(self) -> int:
+        return self.r_c * N_AVG
+
+    @property
+    def n_clocks(self) -> int:
+        """Clocks of one run (reset, load, start, bits, flush)."""
+        return RESET_CLOCKS + self.image.size + 1 + self.n_bits + FLUSH_CLOCKS
+
+
+@dataclass
+class Trace:
+    """What a run shows at the outputs (the fault-free run's is the campaign's reference).
+
+    ``c`` / ``s``: one tuple of per-channel codes per C / S period; flags at the end.
+    """
+
+    c: list[tuple[int, ...]] = field(default_factory=list)
+    s: list[tuple[int, ...]] = field(default_factory=list)
+    flags: dict[str, int] = field(default_factory=dict)
+
+
+def trim_image(c_codes: TrimCodes, s_codes: TrimCodes, flips: tuple[tuple[int, int], ...] = ()
+               ) -> NDArray[np.uint32]:
+    """(10,) image of one device as ``chip_analog`` stores it, with ``(word, bit)`` flips."""
+    valid = np.array([True])
+    image = np.concatenate([pack_trim_image(c, TrimScheme.TWO_TEMP, valid)[0]
+                            for c in (c_codes, s_codes)]).astype(np.uint32)
+    for word, bit in flips:
+        image[word] ^= np.uint32(1 << bit)
+    return image
+
+
+def make_stimulus(*, r_c: int, v_cell_V: NDArray[np.float64], s_delta_V: NDArray[np.float64],
+                  c_codes: TrimCodes, s_codes: TrimCodes, die_temp: int, cth: int,
+                  n_s_windows: int, seed: int, flips: tuple[tuple[int, int], ...] = ()
+                  ) -> Stimulus:
+    """DC cell voltages ``(n_ch,)`` on both paths (the S path sees ``v_cell + s_delta``)."""
+    n_bits = n_s_windows * r_c * N_AVG
+    rng = np.random.default_rng(seed)
+    bits = []
+    for v in (v_cell_V, v_cell_V + s_delta_V):
+        mod = ModulatorState.new(v.size, rng)
+        b = modulate(np.broadcast_to(modulator_input_V(v), (n_bits, v.size)), V_REF_NOM_V,
+                     mod, sigma_noise_V=SIGMA_NOISE_V)
+        bits.append((b > 0).astype(np.int8))
+    return Stimulus(r_c, trim_image(c_codes, s_codes, flips), die_temp, cth, bits[0], bits[1])
+
+
+def _path_codes(bits01: NDArray[np.int8], R: int, codes: TrimCodes, die_temp: int
+                ) -> NDArray[np.int64]:
+    d = Sinc3Decimator(R, bits01.shape[1]).process(2 * bits01.astype(np.int64) - 1)
+    raw = raw_code_from_sinc3(d, R)
+    corr = correct_code(raw, codes.gain[0], codes.tempco[0], codes.offset[0], die_temp,
+                        codes.board[0])
+    return cell_code_from_raw(corr)
+
+
+def expected(stim: Stimulus) -> Trace:
+    """The golden model's trace of a fault-free run of ``stim``."""
+    half = IMAGE_WORDS
+    c_tc, _, _, _ = read_trim_image(stim.image[None, :half])
+    s_tc, _, _, _ = read_trim_image(stim.image[None, half:])
+    c = _path_codes(stim.c_bits, stim.r_c, c_tc, stim.die_temp)
+    s = _path_codes(stim.s_bits, stim.r_s, s_tc, stim.die_temp)
+    csflt = 0
+    for k in range(S_SETTLE, s.shape[0]):
+        ring = list(c[N_AVG * k: N_AVG * (k + 1)])   # C outputs 8k..8k+7 end with S output k
+        csflt |= cs_mismatch_mask(s[k], c_average_codes(ring), stim.cth)
+    _, status, _ = ecc.decode(stim.image)
+    flags = {"csflt": csflt,
+             "ecc_corr_flt": int(np.any(status == ecc.EccStatus.CORRECTED)),
+             "ecc_unc_flt": int(np.any(status == ecc.EccStatus.UNCORRECTABLE)),
+             "dup_flt": 0, "par_flt": 0}
+    return Trace([tuple(map(int, r)) for r in c], [tuple(map(int, r)) for r in s], flags)
+
+
+def _pack(bits: NDArray[np.int8]) -> list[int]:
+    """(n_bits, n_ch) 0/1 -> one integer per clock (channel i at bit i)."""
+    w = 1 << np.arange(bits.shape[1], dtype=np.int64)
+    return (bits.astype(np.int64) @ w).tolist()
+
+
+def _u(value: Any) -> int:
+    """A handle's value as an unsigned int (a 1-bit port gives a Logic, wider a LogicArray)."""
+    return value.to_unsigned() if hasattr(value, "to_unsigned") else int(value)
+
+
+def _unpack(word: int, n_ch: int) -> tuple[int, ...]:
+    out = []
+    for i in range(n_ch):
+        v = (word >> (i * CODE_BITS)) & 0xFFFF
+        out.append(v - 0x10000 if v & 0x8000 else v)
+    return tuple(out)
+
+
+FLAG_PORTS = ("csflt", "ecc_corr_flt", "ecc_unc_flt", "dup_flt", "par_flt")
+
+#: Hook called right after every rising edge with the clock index (0 = first reset clock):
+#: the fault injector (bit flip, stuck-at re-deposit, a probe fault).
+Hook = Callable[[int], Awaitable[None] | None]
+
+
+async def run(dut: Any, stim: Stimulus, hook: Hook | None = None,
+              c_bits: NDArray[np.int8] | None = None) -> Trace:
+    """Drive one workload run on ``dut`` (clock already running); return its trace.
+
+    ``c_bits`` replaces the C path's bits (a probe: an analog fault only C-vs-S can see).
+    """
+    from cocotb.triggers import RisingEdge
+
+    edge = RisingEdge(dut.clk)
+    k = 0
+
+    async def tick() -> None:
+        nonlocal k
+        await edge
+        if hook is not None:
+            r = hook(k)
+            if r is not None:
+                await r
+        k += 1
+
+    dut.c_bit_valid.value = 0
+    dut.s_bit_valid.value = 0
+    dut.c_bits.value = 0
+    dut.s_bits.value = 0
+    dut.trim_wr_en.value = 0
+    dut.start.value = 0
+    dut.clr.value = 0
+    dut.cth.value = stim.cth
+    dut.die_temp.value = stim.die_temp & 0xFFFF
+    dut.rst_n.value = 0
+    for _ in range(RESET_CLOCKS):
+        await tick()
+    dut.rst_n.value = 1
+    dut.trim_wr_en.value = 1
+    for addr, word in enumerate(stim.image.tolist()):
+        dut.trim_wr_addr.value = addr
+        dut.trim_wr_data.value = int(word)
+        await tick()
+    dut.trim_wr_en.value = 0
+    dut.start.value = 1
+    await tick()
+    dut.start.value = 0
+    cw = _pack(stim.c_bits if c_bits is None else c_bits)
+    sw = _pack(stim.s_bits)
+    n, r_c, r_s, n_ch = stim.n_bits, stim.r_c, stim.r_s, stim.n_ch
+    tr = Trace()
+    dut.c_bit_valid.value = 1
+    dut.s_bit_valid.value = 1
+    for m in range(n + FLUSH_CLOCKS):
+        if m < n:
+            dut.c_bits.value = cw[m]
+            dut.s_bits.value = sw[m]
+        elif m == n:
+            dut.c_bit_valid.value = 0
+            dut.s_bit_valid.value = 0
+        await tick()
+        last = m - 3  # the bit whose result is in the registers now
+        if last >= 0 and last < n and (last + 1) % r_c == 0:
+            tr.c.append(_unpack(_u(dut.c_codes.value), n_ch))
+            if (last + 1) % r_s == 0:
+                tr.s.append(_unpack(_u(dut.s_codes.value), n_ch))
+    tr.flags = {p: _u(getattr(dut, p).value) for p in FLAG_PORTS}
+    return tr
