@@ -150,11 +150,12 @@ class VirtualPackSource:
 
     def sample(self, t_s: float) -> PackSample:
         self.advance_to(t_s)
+        cell_V, sense_V = self.pack.cell_and_sense_voltage_V()  # shared terms evaluated once
         return PackSample(
             t_s=self.pack.t_s,
             current_A=self.current_at(self.pack.t_s),
-            sense_voltage_V=self.pack.sense_voltage_V(),
-            cell_voltage_V=self.pack.cell_voltage_V(),
+            sense_voltage_V=sense_V,
+            cell_voltage_V=cell_V,
             temperature_C=self.pack.temperature_C(),
             ntc_voltage_V=self.pack.ntc_voltage_V(),
         )

@@ -383,6 +383,21 @@ class Device:
         return self._next
 
     @property
+    def next_result_s(self) -> float:
+        """Time the next conversion result lands (C, S, AUX, AUX2, EIS); ``inf`` if none runs.
+
+        Unlike :attr:`next_event_s` it leaves out wake-up, sleep and the discharge timeout: a
+        host that computes results ahead of its clock (the serial bridge) runs only these early.
+        """
+        return min(
+            self._c_next,
+            self._s_next,
+            self._aux_q[0][0] if self._aux_q else math.inf,
+            self._aux2_q[0][0] if self._aux2_q else math.inf,
+            self._eis.done_at,
+        )
+
+    @property
     def asleep(self) -> bool:
         """True while the device sleeps or is waking up (it does not take part in windows)."""
         return self._asleep_or_waking()
