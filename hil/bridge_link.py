@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "ACK",
+    "AT",
     "CC_RULES",
     "CHAIN_STATE",
     "CMD_FORWARD",
@@ -52,6 +53,7 @@ __all__ = [
     "cobs_encode",
     "crc16_ccitt",
     "encode_frame",
+    "us_after",
 ]
 
 # reliable (sequenced, acknowledged) types
@@ -59,7 +61,8 @@ CMD_FORWARD = 0x01  # bridge -> PC
 SHADOW_UPDATE = 0x02  # PC -> bridge
 CC_RULES = 0x03  # PC -> bridge
 CHAIN_STATE = 0x04  # PC -> bridge
-RELIABLE = frozenset({CMD_FORWARD, SHADOW_UPDATE, CC_RULES, CHAIN_STATE})
+AT = 0x05  # PC -> bridge: a SHADOW_UPDATE or CHAIN_STATE to apply at a bridge clock time
+RELIABLE = frozenset({CMD_FORWARD, SHADOW_UPDATE, CC_RULES, CHAIN_STATE, AT})
 # link control (seq field 0, never acknowledged)
 ACK = 0x10
 NACK = 0x11
@@ -76,6 +79,16 @@ EFFECT_POLL = 3
 #: Largest decoded frame (type + seq + payload + CRC); longer input is discarded as garbage.
 MAX_FRAME = 2048
 SEQ_MOD = 1 << 16
+
+
+def us_after(a_us: int, b_us: int) -> int:
+    """Signed microseconds from ``b_us`` to ``a_us`` on a u32 clock that wraps (|gap| < 2**31).
+
+    >>> us_after(5, 0xFFFFFFFE), us_after(0xFFFFFFFE, 5)
+    (7, -7)
+    """
+    d = (a_us - b_us) & 0xFFFFFFFF
+    return d - (1 << 32) if d & 0x80000000 else d
 
 
 def _crc_table() -> tuple[int, ...]:

@@ -4,7 +4,16 @@ The loop applies every CMD_FORWARD to the emulated chain at its (mapped) timesta
 the bridge's shadow image current: after applied windows, when the emulator's next internal
 event (a conversion result, a wake-up, sleep) is due on the wall clock, and every 100 ms, it
 pushes each read group whose bytes changed (SHADOW_UPDATE) and the devices' awake/busy flags and
-command counters (CHAIN_STATE). pyserial is imported here only.
+command counters (CHAIN_STATE).
+
+Conversions are computed ahead: a result due within ``lookahead_s`` of the wall clock is
+computed at once (the chain runs ahead to it) and its updates go out tagged with the
+completion time on the bridge's clock (AT), so they are there when the conversion completes
+and the bridge shows them no earlier. The chain computes exactly what it would at the
+completion instant (the same model calls, in the same order, at the same emulated times); a
+window whose timestamp falls inside a stretch already computed is applied at the chain's time
+instead, as any window arriving later than the chain's time already is.
+pyserial is imported here only.
 """
 
 from __future__ import annotations
@@ -73,6 +82,13 @@ class BridgePC:
     heartbeat_s, link_timeout_s, refresh_s : float
         Heartbeat period; silence after which the link counts as down (RESET until the bridge
         answers); longest interval between two shadow refreshes.
+    lookahead_s : float
+        Conversion results due within this of the wall clock are computed at once and sent
+        tagged with their completion time (0 turns it off: computed when due, sent untimed).
+        The default covers an S conversion (8 ms) and REFUP + a C conversion (5.5 ms).
+    record : bool
+        Keep ``(emulated t, MOSI)`` of every applied window in :attr:`applied_log` (tests
+        replay it on a fresh emulator).
     """
 
     def __init__(
@@ -84,8 +100,14 @@ class BridgePC:
         heartbeat_s: float = 0.1,
         link_timeout_s: float = 1.0,
         refresh_s: float = 0.1,
+        lookahead_s: float = 0.01,
+        record: bool = False,
     ) -> None:
+        if not lookahead_s >= 0:
+            raise ValueError(f"lookahead_s must be >= 0, got {lookahead_s}")
         self.host = host
+        self.lookahead_s = float(lookahead_s)
+        self.applied_log: list[tuple[float, bytes]] | None = [] if record else None
         self.port: serial.Serial | None = port
         self.path = port.port
         self.line_fault = line_fault
@@ -124,6 +146,9 @@ class BridgePC:
         self.changed_at_emu_s: dict[int, float] = {}
         #: clock() when the PC had those bytes (the emulator's compute done) and began sending
         self.changed_wall_s: dict[int, float] = {}
+        #: clock() when the last CMD_FORWARD was applied to the chain
+        self.forward_wall_s = -math.inf
+        self.timed_updates = 0  # updates sent tagged with a completion time (AT)
 
     @classmethod
     def open(cls, host: EmulatorHost, path: str, baudrate: int = 1_000_000,
@@ -197,7 +222,34 @@ class BridgePC:
         now = self.clock()
         due = min(self._last_hb_s + self.heartbeat_s, self._last_refresh_s + self.refresh_s,
                   self.host.wall_of(self._next_event_s) if not self.host.lockstep else math.inf)
+        with self.host.lock:  # other transports' threads move the devices too
+            ahead = self._ahead_due()
+        if ahead is not None:
+            return 0.0  # a result to compute ahead: read what is waiting, then compute it
         return min(max(due - now, 0.0), 0.05)
+
+    def _wall_emu_s(self) -> float:
+        """Emulated time by the wall clock (the chain may be ahead of it after a lookahead)."""
+        if self.host.lockstep:
+            return self.host.chain.t_s
+        return self.clock() - self.host.epoch_s
+
+    def _ahead_due(self) -> float | None:
+        """The next conversion result to compute ahead now, if any (emulated time)."""
+        if self.host.lockstep or self._t_offset_s is None or not self.synced.is_set():
+            return None
+        t_next = min(d.next_result_s for d in self.host.chain.devices)
+        if t_next <= self.host.chain.t_s or t_next > self._wall_emu_s() + self.lookahead_s:
+            return None
+        return t_next
+
+    def bridge_us_of(self, t_emu_s: float) -> int | None:
+        """The bridge's clock (u32 microseconds) at emulated time ``t_emu_s``; None before the
+        first forwarded window anchors the mapping. Rounded up: never before that instant."""
+        if self._t_offset_s is None:
+            return None
+        us = math.ceil((t_emu_s - self._t_offset_s) * 1e6 - 1e-3)
+        return (us - (self._t_us_wraps << 32)) & 0xFFFFFFFF
 
     def _read(self, timeout_s: float) -> bytes:
         assert self.port is not None
@@ -249,6 +301,10 @@ class BridgePC:
         event = self._next_event_s if t_emu >= self._next_event_s else None
         if applied or event is not None or now - self._last_refresh_s >= self.refresh_s:
             self._refresh(now, t_emu if event is None else event)
+        t_ahead = self._ahead_due()
+        if t_ahead is not None:  # one result per pass: windows that arrive meanwhile go first
+            self.host.chain.advance_to(t_ahead)
+            self._refresh(now, t_ahead, timed=True)
 
     # --- frames ---------------------------------------------------------------------------
     def _on_frame(self, ftype: int, payload: bytes) -> None:
@@ -288,7 +344,8 @@ class BridgePC:
             self._t_us_wraps += 1
         self._t_us_last = t_us
         t = (t_us + (self._t_us_wraps << 32)) * 1e-6
-        now = self.host.sync() if not self.host.lockstep else self.host.chain.t_s
+        self.host.sync()
+        now = self._wall_emu_s()
         seen = now - t  # true offset + this window's link latency (>= 0)
         # The smallest offset seen is the tightest mapping (least latency); a jump by more than
         # a second means the bridge clock restarted: anchor again.
@@ -305,16 +362,29 @@ class BridgePC:
         chain = self.host.chain
         t = max(self._emu_time_of(t_us), chain.t_s)
         chain.transfer(mosi[:n], t)
+        if self.applied_log is not None:
+            self.applied_log.append((t, mosi[:n]))
+        self.forward_wall_s = self.clock()
         self._fwd_applied = ((self._fwd_applied or 0) + 1) & 0xFFFFFFFF
         self.windows_applied += 1
         return True
 
     # --- shadow ---------------------------------------------------------------------------
-    def _refresh(self, now: float, t_cause_emu: float) -> None:
-        """Push changed read groups and, if changed, the chain state."""
+    def _refresh(self, now: float, t_cause_emu: float, timed: bool = False) -> None:
+        """Push changed read groups and, if changed, the chain state.
+
+        While the chain is ahead of the wall clock the image describes a later instant: every
+        update then goes out tagged (AT) with the chain's time on the bridge clock; so do the
+        updates of a result computed ahead (``timed``) that took longer than its conversion
+        (the bridge applies those on arrival and learns how late they were).
+        """
         self._last_refresh_s = now
         t_ready = self.clock()
-        devices = self.host.chain.devices
+        chain = self.host.chain
+        at_us = None
+        if not self.host.lockstep and (timed or chain.t_s > self._wall_emu_s()):
+            at_us = self.bridge_us_of(chain.t_s)
+        devices = chain.devices
         for spec in self._reads:
             assert spec.group is not None
             datas = [d.register(spec.group) for d in devices]
@@ -322,8 +392,9 @@ class BridgePC:
                 self._sent[spec.opcode] = datas
                 self.changed_at_emu_s[spec.opcode] = t_cause_emu
                 self.changed_wall_s[spec.opcode] = t_ready
-                self.link.send(bl.SHADOW_UPDATE, struct.pack(
-                    "<HBB", spec.opcode, spec.data_len, len(devices)) + b"".join(datas), now)
+                self._send_update(bl.SHADOW_UPDATE, struct.pack(
+                    "<HBB", spec.opcode, spec.data_len, len(devices)) + b"".join(datas), now,
+                    at_us)
         state = b"".join(bytes([(not d.asleep) | (d.busy(_BUSY_SOURCES) << 1),
                                 d.command_counter]) for d in devices)
         fwd = self._fwd_applied or 0
@@ -331,8 +402,16 @@ class BridgePC:
         if state != self._sent_state or fwd != self._sent_fwd:
             self._sent_state = state
             self._sent_fwd = fwd
-            self.link.send(bl.CHAIN_STATE, struct.pack("<IB", fwd, len(devices)) + state, now)
+            self._send_update(bl.CHAIN_STATE, struct.pack("<IB", fwd, len(devices)) + state,
+                              now, at_us)
         self._next_event_s = self.host.next_event_s()
+
+    def _send_update(self, ftype: int, payload: bytes, now: float, at_us: int | None) -> None:
+        if at_us is None:
+            self.link.send(ftype, payload, now)
+        else:
+            self.timed_updates += 1
+            self.link.send(bl.AT, struct.pack("<IB", at_us, ftype) + payload, now)
 
     def _write(self, data: bytes) -> None:
         if self.port is None:

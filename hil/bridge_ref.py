@@ -8,7 +8,8 @@ master side of a pty in tests; a UART on a real MCU) and the dev board calls
 :meth:`BridgeRef.spi_window` (an SPI peripheral's interrupt on a real MCU).
 
 Firmware writers: this file is the executable form of the spec; every state variable below
-maps to a few bytes of MCU RAM (shadow: one entry per read opcode the PC pushed).
+maps to a few bytes of MCU RAM (shadow: one entry per read opcode the PC pushed; pending: the
+timed updates (AT) whose time has not come yet, applied in order before any window is answered).
 """
 
 from __future__ import annotations
@@ -21,13 +22,34 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from bms_emu.protocol.pec import data_pec_bytes, pec15
 from hil import bridge_link as bl
 
-__all__ = ["BridgeRef"]
+__all__ = ["MAX_PENDING", "BridgeRef", "ShadowStamp"]
 
 _CC_MAX = 63
+#: Timed updates held at most (docs/bridge-protocol.md, 4): beyond it the oldest is applied
+#: early and counted (status bit 3). The PC's lookahead keeps far fewer in flight.
+MAX_PENDING = 1024
+
+
+@dataclass(frozen=True)
+class ShadowStamp:
+    """When a read opcode's new data reached the bridge (bridge clock, seconds).
+
+    ``late_s``: arrival minus the completion time the update was tagged with (AT); negative
+    when it arrived early and was held; None for an untimed update (applied on arrival).
+    """
+
+    arrived_s: float
+    late_s: float | None
+
+    @property
+    def exposed_s(self) -> float:
+        """First instant a read could return the data: arrival, or the tagged time if later."""
+        return self.arrived_s - min(self.late_s or 0.0, 0.0)
 
 
 def _next_cc(cc: int) -> int:
@@ -74,9 +96,12 @@ class BridgeRef:
         self.fwd_count = 0  # windows forwarded since power-on (u32 on the MCU)
         self.resets = 0
         self.write_drops = 0
+        self.early_applies = 0  # timed updates applied before their time (pending overflow)
         self._clear_image()
         #: clock() when each read opcode's shadow data last changed (latency measurements)
         self.shadow_changed_s: dict[int, float] = {}
+        #: arrival and lateness of the update that changed each read opcode's data last
+        self.shadow_stamps: dict[int, ShadowStamp] = {}
 
     def _clear_image(self) -> None:
         self.rules: list[tuple[int, int, int]] = []
@@ -85,6 +110,8 @@ class BridgeRef:
         self.cc: list[int] = []
         # (forward index, effect) of forwards the PC's last CHAIN_STATE does not cover yet
         self._effects: deque[tuple[int, int]] = deque(maxlen=4096)
+        # (apply at t_us or None = behind the others, type, payload, arrival clock s)
+        self._pending: deque[tuple[int | None, int, bytes, float]] = deque()
 
     def t_us(self) -> int:
         """Bridge timestamp (us, wraps at 2**32)."""
@@ -129,6 +156,7 @@ class BridgeRef:
             return b""
         t_us = self.t_us()
         with self.lock:
+            self._apply_due(t_us)  # a conversion completed by now shows in this very window
             miso = bytearray(b"\xff" * n)
             effect = bl.EFFECT_NONE
             is_read = False
@@ -193,7 +221,7 @@ class BridgeRef:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                ready = select.select([self.fd], [], [], self.tick_s)[0]
+                ready = select.select([self.fd], [], [], self._wait_s())[0]
                 data = os.read(self.fd, 4096) if ready else b""
             except OSError as exc:
                 if exc.errno not in (errno.EIO, errno.EAGAIN):
@@ -202,13 +230,24 @@ class BridgeRef:
                 self._stop.wait(self.tick_s)  # PC side closed: wait for it to come back
             now = self.clock()
             with self.lock:
-                self.link.receive(data, now, self._on_frame)
+                self.feed(data)
                 self.link.tx.poll(now)
                 if now - self._last_hb_s >= self.heartbeat_s:
                     self._last_hb_s = now
                     status = (bool(self.rules) | bool(self.shadow) << 1
-                              | self.link.tx.overflowed << 2)
+                              | self.link.tx.overflowed << 2 | bool(self.early_applies) << 3)
                     self.link.control(bl.HEARTBEAT, struct.pack("<IB", self.t_us(), status))
+
+    def feed(self, data: bytes) -> None:
+        """Bytes from the PC: frames handled in order, then the timed updates now due."""
+        with self.lock:
+            self.link.receive(data, self.clock(), self._on_frame)
+            self._apply_due(self.t_us())
+
+    @property
+    def pending(self) -> int:
+        """Updates received but not applied yet (waiting for their completion time)."""
+        return len(self._pending)
 
     def _on_frame(self, ftype: int, payload: bytes) -> None:
         if ftype == bl.RESET:
@@ -227,6 +266,7 @@ class BridgeRef:
         """
         self.resets += 1
         self.shadow = {}
+        self._pending.clear()  # the PC resends its image
         self.flags = []
         self.cc = []
         tx = self.link.tx
@@ -236,7 +276,39 @@ class BridgeRef:
                                                      oldest_fwd))
         tx.resend_all(self.clock())
 
+    def _wait_s(self) -> float:
+        """Loop wait: the tick, or less when the oldest timed update falls due sooner."""
+        with self.lock:
+            at = self._pending[0][0] if self._pending else None
+            if at is None:
+                return self.tick_s if not self._pending else 0.0
+            return min(max(bl.us_after(at, self.t_us()), 0) * 1e-6, self.tick_s)
+
     def _apply(self, ftype: int, p: bytes) -> None:
+        """A reliable frame from the PC, in order: queue it behind timed ones, or apply it."""
+        now = self.clock()
+        if ftype == bl.AT:
+            if len(p) < 5 or p[4] not in (bl.SHADOW_UPDATE, bl.CHAIN_STATE):
+                return  # malformed (the CRC was right, so it is a PC bug)
+            (at_us,) = struct.unpack_from("<I", p)
+            self._pending.append((at_us, p[4], p[5:], now))
+            if len(self._pending) > MAX_PENDING:
+                self.early_applies += 1
+                self._apply_now(*self._pending.popleft())
+            self._apply_due(self.t_us())
+        elif self._pending and ftype in (bl.SHADOW_UPDATE, bl.CHAIN_STATE):
+            # The PC sent it after a timed update: it describes a later state, so it waits.
+            self._pending.append((None, ftype, p, now))
+        else:
+            self._apply_now(None, ftype, p, now)
+
+    def _apply_due(self, t_us: int) -> None:
+        """Apply the timed updates whose time has come (and the untimed ones queued behind)."""
+        q = self._pending
+        while q and (q[0][0] is None or bl.us_after(t_us, q[0][0]) >= 0):
+            self._apply_now(*q.popleft())
+
+    def _apply_now(self, at_us: int | None, ftype: int, p: bytes, arrived_s: float) -> None:
         try:
             if ftype == bl.SHADOW_UPDATE:
                 opcode, data_len, n = struct.unpack_from("<HBB", p)
@@ -245,6 +317,10 @@ class BridgeRef:
                 datas = [p[4 + d * data_len : 4 + (d + 1) * data_len] for d in range(n)]
                 if self.shadow.get(opcode) != datas:
                     self.shadow_changed_s[opcode] = self.clock()
+                    late = None
+                    if at_us is not None:
+                        late = bl.us_after(int(arrived_s * 1e6) & 0xFFFFFFFF, at_us) * 1e-6
+                    self.shadow_stamps[opcode] = ShadowStamp(arrived_s, late)
                 self.shadow[opcode] = datas
             elif ftype == bl.CHAIN_STATE:
                 fwd, n = struct.unpack_from("<IB", p)

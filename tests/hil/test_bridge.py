@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import struct
 import time
 import tty
 from collections.abc import Callable, Iterator
@@ -21,8 +22,11 @@ from bms_emu.config import load_chip, load_pack
 from bms_emu.emulator import Emulator, build_emulator
 from bms_emu.host import HostDriver, ProtocolError
 from bms_emu.paths import shipped_config
+from bms_emu.protocol.frames import build_command_frame, build_read_frame, split_read_reply
+from bms_emu.protocol.opcodes import COMMANDS, READ
 from hil import bridge_link as bl
-from hil.bridge_pc import BridgePC
+from hil import bridge_ref
+from hil.bridge_pc import BridgePC, cc_rules
 from hil.bridge_ref import BridgeRef
 from hil.server import EmulatorHost, warm_up
 
@@ -30,6 +34,13 @@ CHIP = load_chip(shipped_config("chips/bmic_target_1mV.yaml"))
 PACK = load_pack(shipped_config("packs/lfp_16s_280Ah.yaml"))
 N = 2
 RDCVA = 0x004
+RDCVB = 0x006
+RDSVA = 0x003
+PLADC = 0x718
+#: One C conversion plus the 4 command bytes at 2 MHz: completion after the ADCV window starts.
+T_C_S = 1e-3 + 4 * 8 / 2e6
+#: One S conversion (8 ms) plus the command bytes.
+T_S_S = 8e-3 + 4 * 8 / 2e6
 
 
 class LineFault:
@@ -71,6 +82,13 @@ class Rig:
         """The PC applied every window the bridge forwarded."""
         return self.pc.windows_applied == self.bridge.fwd_count
 
+    def idle(self) -> bool:
+        """No conversion running on the PC, and the bridge applied everything it was sent."""
+        with self.host.lock:  # the PC computes and sends a result under this lock
+            running = any(d.next_result_s < float("inf") for d in self.emu.chain.devices)
+        return (not running and self.settled() and self.pc.unacked == 0
+                and self.bridge.pending == 0)
+
     def truth(self) -> np.ndarray:
         return np.stack([m.pack.cell_voltage_V() for m in self.emu.modules])
 
@@ -93,7 +111,7 @@ def rig() -> Iterator[Rig]:
     bridge = BridgeRef(master, line_fault=bridge_fault).start()
     pc = None
     try:
-        pc = BridgePC.open(host, os.ttyname(slave), line_fault=pc_fault).start()
+        pc = BridgePC.open(host, os.ttyname(slave), line_fault=pc_fault, record=True).start()
         assert pc.synced.wait(5.0), "bridge link did not come up"
         board = HostDriver(bridge.spi_window, N, delay=time.sleep)
         r = Rig(emu, host, bridge, pc, board, master, slave, bridge_fault, pc_fault)
@@ -201,15 +219,189 @@ def test_shadow_update_reaches_the_bridge_soon_after_a_conversion_completes(rig:
     time.sleep(0.01)
     link, end_to_end = [], []
     for _ in range(5):
+        t_cmd = time.monotonic()  # the bridge stamps the ADCV window just after this
         _convert_and_read(rig)
-        arrived = rig.bridge.shadow_changed_s[RDCVA]
-        link.append(arrived - rig.pc.changed_wall_s[RDCVA])  # PC had the result -> bridge
-        end_to_end.append(arrived - rig.host.wall_of(rig.pc.changed_at_emu_s[RDCVA]))
+        stamp = rig.bridge.shadow_stamps[RDCVA]
+        assert stamp.late_s is not None  # computed ahead, tagged with its completion time
+        # Never shown before the conversion completed on the board's timeline (1 us: the
+        # stamps are whole microseconds).
+        assert stamp.exposed_s >= t_cmd + T_C_S - 1e-6
+        link.append(stamp.arrived_s - rig.pc.changed_wall_s[RDCVA])  # PC had it -> bridge
+        end_to_end.append(stamp.exposed_s - (t_cmd + T_C_S))
     # The benchmark measures against the 2 ms target; a loaded CI machine gets slack here.
     assert 0.0 <= float(np.median(link)) < 0.02, link
-    # End to end adds the emulator's compute time for the conversion (milliseconds).
-    assert all(e >= li for e, li in zip(end_to_end, link, strict=True))
     assert float(np.median(end_to_end)) < 0.5, end_to_end
+
+
+def test_results_computed_ahead_are_the_ones_computed_when_due(rig: Rig) -> None:
+    """Replay every window the PC applied, at the emulated time it applied it, on a fresh
+    emulator that computes each result at its completion event: every read the board got
+    through the bridge, and every register of the chain at the end, are bit-identical."""
+    windows: list[tuple[bytes, bytes]] = []
+
+    def board_spi(mosi: bytes) -> bytes:
+        miso = rig.bridge.spi_window(mosi)
+        windows.append((bytes(mosi), miso))
+        return miso
+
+    b = HostDriver(board_spi, N, delay=time.sleep)
+    b.write_config_a({"REFON": 1, "CTH": 3})
+    time.sleep(0.01)
+
+    for start in (b.start_cell_conversion, lambda: b.start_cell_conversion(rd=True),
+                  lambda: b.command("ADSV"), b.start_cell_conversion):
+        start()  # RD=1: 8 C results and an S result, computed ahead like the S conversion
+        time.sleep(0.002)
+        rig.wait_for(rig.idle)  # the reads below compare with the replay: no result in flight
+        b.read_cells("C")
+        b.read_cells("S")
+    rig.wait_for(rig.settled)
+    assert rig.pc.timed_updates > 0 and not any(b.counter_faults)
+
+    log = rig.pc.applied_log
+    assert log is not None and len(log) == len(windows)
+    with rig.host.lock:
+        t_end = rig.emu.chain.t_s
+        served = {s.group: [d.register(s.group) for d in rig.emu.chain.devices]
+                  for s in COMMANDS.values() if s.kind == READ and s.group}
+        codes = {k: [d.codes(k) for d in rig.emu.chain.devices] for k in ("CV", "SV", "AC")}
+    replay = build_emulator(CHIP, PACK, N, seed=1)
+    n_reads = 0
+    for (t_s, mosi), (board_mosi, board_miso) in zip(log, windows, strict=True):
+        assert mosi[:4] == board_mosi[:4]
+        miso = replay.chain.transfer(mosi, t_s)
+        spec = COMMANDS.get(_read_name(mosi))
+        if spec is not None and spec.group and spec.group.startswith(("CV", "SV")):
+            assert board_miso == miso, f"{spec.name} at t = {t_s:.6f} s"
+            n_reads += 1
+    assert n_reads >= 4 * 6  # RDCVA..F / RDSVA..F through the bridge, each compared
+    replay.chain.advance_to(t_end)
+    assert {g: [d.register(g) for d in replay.chain.devices] for g in served} == served
+    for k, v in codes.items():
+        assert all(np.array_equal(a, c) for a, c in
+                   zip([d.codes(k) for d in replay.chain.devices], v, strict=True)), k
+
+
+def _read_name(mosi: bytes) -> str:
+    op = (mosi[0] << 8 | mosi[1]) & 0x7FF
+    return next((s.name for s in COMMANDS.values() if s.kind == READ and s.opcode == op), "")
+
+
+def test_a_read_before_completion_gets_the_old_data_while_the_new_is_held(rig: Rig) -> None:
+    b = rig.board
+    b.write_config_a({"REFON": 1})
+    time.sleep(0.01)
+    frame = build_read_frame(RDSVA, N)
+    held = 0
+    for _ in range(10):  # a loaded machine may miss the 8 ms window now and then: try again
+        rig.wait_for(lambda: rig.pc.unacked == 0 and rig.bridge.pending == 0)
+        old = list(rig.bridge.shadow[RDSVA])
+        before = rig.bridge.shadow_stamps.get(RDSVA)
+        t_cmd = time.monotonic()
+        b.command("ADSV")
+        deadline = t_cmd + 0.006
+        while rig.bridge.pending == 0 and time.monotonic() < deadline:
+            time.sleep(0.0002)
+        waiting = rig.bridge.pending
+        replies = split_read_reply(rig.bridge.spi_window(frame), N)
+        if waiting and time.monotonic() < t_cmd + T_S_S:  # read done before the completion
+            assert [r.data for r in replies] == old and all(r.pec_ok for r in replies)
+            held += 1
+        rig.wait_for(lambda b=before: rig.bridge.shadow_stamps.get(RDSVA) is not b)
+        assert rig.bridge.shadow_stamps[RDSVA].exposed_s >= t_cmd + T_S_S - 1e-6
+        new = [r.data for r in split_read_reply(rig.bridge.spi_window(frame), N)]
+        assert new != old and new == list(rig.bridge.shadow[RDSVA])
+        b.expected_counters = list(rig.bridge.cc)  # raw windows above bypassed the driver
+        if held:
+            break
+    assert held, "the update never arrived before its completion time"
+
+
+class _Clock:
+    """A bridge clock set by hand, in whole microseconds."""
+
+    def __init__(self, t_us: int) -> None:
+        self.t_us = t_us
+
+    def __call__(self) -> float:
+        return (self.t_us + 0.5) * 1e-6
+
+
+def _shadow(opcode: int, datas: list[bytes]) -> bytes:
+    return struct.pack("<HBB", opcode, 6, len(datas)) + b"".join(datas)
+
+
+def _state(busy: bool, cc: int = 0) -> bytes:
+    return struct.pack("<IB", 0, N) + bytes([1 | busy << 1, cc]) * N
+
+
+def _rules() -> bytes:
+    rules = cc_rules()
+    return bytes([len(rules)]) + b"".join(struct.pack("<HHB", *r) for r in rules)
+
+
+@pytest.fixture()
+def pipe_fd() -> Iterator[int]:
+    r, w = os.pipe()  # the bridge's ACKs go here (64 kB of room), nobody reads them
+    try:
+        yield w
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+@pytest.mark.parametrize("t0_us", [100_000_000, (1 << 32) - 500])  # also across the u32 wrap
+def test_timed_update_applies_when_the_bridge_clock_reaches_it(pipe_fd: int, t0_us: int) -> None:
+    clock = _Clock(t0_us)
+    bridge = BridgeRef(pipe_fd, clock=clock)
+    old, new = [bytes(range(6)), bytes(range(6, 12))], [b"\x11" * 6, b"\x22" * 6]
+    at = (t0_us + 1000) & 0xFFFFFFFF
+    frames = [
+        (bl.CC_RULES, _rules()),
+        (bl.SHADOW_UPDATE, _shadow(RDCVA, old)),
+        (bl.CHAIN_STATE, _state(busy=True)),
+        (bl.AT, struct.pack("<IB", at, bl.SHADOW_UPDATE) + _shadow(RDCVA, new)),
+        (bl.AT, struct.pack("<IB", at, bl.CHAIN_STATE) + _state(busy=False)),
+        (bl.SHADOW_UPDATE, _shadow(RDCVB, new)),  # sent after: describes a later state
+    ]
+    bridge.feed(b"".join(bl.encode_frame(t, seq, p) for seq, (t, p) in enumerate(frames)))
+    poll = build_command_frame(PLADC) + b"\xff"
+
+    def read(opcode: int) -> list[bytes]:
+        replies = split_read_reply(bridge.spi_window(build_read_frame(opcode, N)), N)
+        assert all(r.pec_ok for r in replies)
+        return [r.data for r in replies]
+
+    for dt_us in (0, 999):
+        clock.t_us = t0_us + dt_us
+        assert read(RDCVA) == old
+        assert bridge.spi_window(poll)[4] == 0x00  # busy
+        # queued behind the timed updates: no image yet, nobody drives MISO
+        assert set(bridge.spi_window(build_read_frame(RDCVB, N))) == {0xFF}
+        assert bridge.pending == 3
+    clock.t_us = t0_us + 1000  # the completion instant itself
+    assert read(RDCVA) == new
+    assert bridge.spi_window(poll)[4] == 0xFF  # done
+    assert read(RDCVB) == new
+    assert bridge.pending == 0 and bridge.early_applies == 0
+    assert bridge.shadow_stamps[RDCVA].late_s == pytest.approx(-1000e-6, abs=1e-6)
+
+
+def test_pending_overflow_applies_the_oldest_early_and_says_so(
+    pipe_fd: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bridge_ref, "MAX_PENDING", 2)
+    clock = _Clock(5_000_000)
+    bridge = BridgeRef(pipe_fd, clock=clock)
+    datas = [[bytes([k]) * 6] * N for k in range(3)]
+    frames = [(bl.AT, struct.pack("<IB", 6_000_000 + k, bl.SHADOW_UPDATE)
+               + _shadow(RDCVA, datas[k])) for k in range(3)]
+    bridge.feed(b"".join(bl.encode_frame(t, seq, p) for seq, (t, p) in enumerate(frames)))
+    assert bridge.early_applies == 1 and bridge.pending == 2
+    assert bridge.shadow[RDCVA] == datas[0]
+    bad = bl.encode_frame(bl.AT, 3, struct.pack("<IB", 0, bl.CC_RULES) + b"\x00")
+    bridge.feed(bad)  # only shadow updates and chain states may be timed
+    assert bridge.pending == 2 and bridge.stats.frames_rx == 4
 
 
 def test_bms_emu_serve_runs_the_pc_side_for_a_bridge_and_shares_the_chain_with_tcp(
