@@ -46,6 +46,20 @@ Corrections and systematic effects
   excited cells (``V_i -= eps * mean(V_i)``).
 * Reference 1/f noise and OCV drift enter the residual and so the uncertainty.
 
+Demodulation (``EisSettings.demodulation``)
+-------------------------------------------
+``fit`` (default): the float least-squares fit above. ``lockin``: the V and I phasors come from
+the chip's bit-true lock-in (:mod:`bms_emu.afe.lockin`) run on integer sample codes at the
+engine rate: per cell the sum of the ``n_avg`` 16-bit codes of a sample (``16 + ceil(log2
+n_avg)`` bits: the CIC-1 output before any division), the current as its RDI code (1 mA),
+tuning word ``tuning_word(f, f_sample_Hz)``, offset = the first integration sample, record
+= the integration span (whole NCO periods, checked). External excitation with
+``detrend_degree = 0`` only: the lock-in has no drift terms, so it equals the plain DFT, and
+agrees with the fit to within :func:`bms_emu.afe.lockin.error_bound` (the sample rounding
+and the NCO/LUT quantisation), propagated to Z and reported as
+``EisResult.lockin_bound_Ohm``. The uncertainty is still the fit residual's (a chip would
+need a sum-of-squares accumulator for it; not modelled).
+
 Uncertainty: the standard uncertainty of each complex component from the fit residual
 (:func:`bms_emu.afe.eis.fit_tone`), propagated through ``Z = -V/I`` (and, for balance, the
 crosstalk and common-mode corrections, in quadrature), plus for external excitation the
@@ -70,7 +84,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from bms_emu.afe.adc_params import F_MOD_HZ
+from bms_emu.afe import lockin
+from bms_emu.afe.adc_params import F_MOD_HZ, LSB_V, V_CODE_ZERO_V
 from bms_emu.afe.eis import (
     COVERAGE_K95,
     clip_optimise_phases,
@@ -129,6 +144,9 @@ class EisSettings:
         Cells to measure (default all).
     common_mode_correction : bool
         Balance: remove the quiet cells' common response (self-heating) from excited cells.
+    demodulation : {"fit", "lockin"}
+        ``fit``: float least squares; ``lockin``: the chip's bit-true lock-in (external
+        excitation, ``detrend_degree = 0``; module docstring).
     """
 
     freqs_Hz: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -146,6 +164,7 @@ class EisSettings:
     preroll_s: float = 0.0
     cells: tuple[int, ...] | None = None
     common_mode_correction: bool = True
+    demodulation: str = "fit"
 
     def __post_init__(self) -> None:
         if self.excitation not in ("external", "balance", "multisine"):
@@ -175,6 +194,15 @@ class EisSettings:
             raise ValueError(f"n_avg = {self.n_avg} does not fit in a 1/f_sample_Hz tick")
         if self.detrend_degree < 0:
             raise ValueError("detrend_degree must be >= 0")
+        if self.demodulation not in ("fit", "lockin"):
+            raise ValueError(f"demodulation must be 'fit' or 'lockin', got {self.demodulation!r}")
+        if self.demodulation == "lockin" and (
+            self.excitation != "external" or self.detrend_degree != 0
+        ):
+            raise ValueError(
+                "demodulation 'lockin' needs excitation 'external' and detrend_degree 0 (the "
+                f"lock-in has no drift terms), got {self.excitation!r}, {self.detrend_degree}"
+            )
 
 
 @dataclass
@@ -200,6 +228,9 @@ class EisResult:
     i_amplitude_A : float, shape (n_f, n_cells_measured)
         Fundamental amplitude of the excitation current.
     t_start_s, t_end_s : float
+    lockin_bound_Ohm : float, shape (n_f, n_cells_measured), or None
+        ``demodulation = "lockin"``: bound on ``|Z_lockin - Z_dft|``, the distance to the
+        float plain DFT of the same samples (None for ``fit``).
     """
 
     f_Hz: npt.NDArray[np.float64]
@@ -214,6 +245,7 @@ class EisResult:
     t_start_s: float = 0.0
     t_end_s: float = 0.0
     settings: EisSettings = field(default_factory=EisSettings)
+    lockin_bound_Ohm: npt.NDArray[np.float64] | None = None
 
     @property
     def mag_error_pct(self) -> npt.NDArray[np.float64]:
@@ -342,6 +374,7 @@ def run_eis(
     z_xt = np.full((n_f, cells.size), np.nan + 0j)
     cm = np.full(n_f, np.nan + 0j)
     i_amp = np.full((n_f, cells.size), np.nan)
+    lk_bound = np.full((n_f, cells.size), np.nan) if s.demodulation == "lockin" else None
     done = 0.0
     if s.excitation == "multisine":
         t0 = _multisine_record(
@@ -427,6 +460,14 @@ def run_eis(
             fit_v = fit_tone(t_tick, v, f, s.detrend_degree, spp)
             v_ph = fit_v.phasor / h_path
             u_v = fit_v.u_phasor / abs(h_path)
+            if lk_bound is not None:
+                v_lk, b_v = _lockin_phasor(v, t_tick, f, s, "V")
+                i_lk, b_i = _lockin_phasor(cur[:, None], t_tick, f, s, "I")
+                v_ph, i_ph = v_lk / h_path, np.full(n_ch, i_lk[0] / h_path)
+                rel = b_v / np.abs(v_lk) + b_i[0] / abs(i_lk[0])
+                sel = np.searchsorted(cells, grp)
+                # |Z' - Z| <= |Z| (bV/|V| + bI/|I|) / (1 - bI/|I|) for Z = -V/I
+                lk_bound[fi, sel] = (np.abs(v_ph / i_ph) * rel / (1 - b_i[0] / abs(i_lk[0])))[grp]
             if s.excitation == "external":
                 zz = -v_ph / i_ph
                 uu = np.abs(zz) * np.sqrt(
@@ -461,7 +502,40 @@ def run_eis(
         t_start_s=t_start,
         t_end_s=t0,
         settings=s,
+        lockin_bound_Ohm=lk_bound,
     )
+
+
+def _lockin_phasor(
+    y: npt.NDArray[np.float64], t_tick: npt.NDArray[np.float64], f: float, s: EisSettings,
+    kind: str,
+) -> tuple[npt.NDArray[np.complex128], npt.NDArray[np.float64]]:
+    """Phasors (V or A, at ``t = 0`` like :func:`fit_tone`) and their bounds, via the lock-in.
+
+    ``y`` is the integration span, shape (n, n_channels): volts of the mean cell code (``V``,
+    turned into the sum of the ``n_avg`` codes) or amperes (``I``, turned into 1 mA codes).
+    """
+    from bms_emu.device.device import CURRENT_LSB_A
+
+    if kind == "V":
+        unit = LSB_V / s.n_avg
+        y_codes = (y - V_CODE_ZERO_V) / unit
+    else:
+        unit = CURRENT_LSB_A
+        y_codes = y / unit
+    fmt = lockin.LockinFormat(code_bits=16 + math.ceil(math.log2(s.n_avg)))
+    x = np.floor(y_codes + 0.5).astype(np.int64)
+    ftw = lockin.tuning_word(f, s.f_sample_Hz, fmt)
+    n = x.shape[0]
+    if lockin.record_samples(ftw, round(n * f / s.f_sample_Hz), fmt) != n:
+        raise ValueError(f"{f} Hz: the record is not whole NCO periods")  # K spp^2 >= 2**P
+    r = lockin.lockin_accumulate(x, ftw, x[0], fmt)
+    ph = lockin.lockin_phasor(r.acc_i, r.acc_q, n, fmt) * unit
+    bound = lockin.error_bound(
+        np.abs(x - x[0]).mean(axis=0), n, ftw, f, s.f_sample_Hz, q_max=0.5, fmt=fmt
+    )
+    # the lock-in's phase is that of the first sample: refer it to t = 0 like fit_tone
+    return ph * np.exp(-2j * np.pi * f * t_tick[0]), np.asarray(bound * unit)
 
 
 def _multisine_record(
