@@ -134,6 +134,20 @@ def test_vectorised_path_equals_the_scalar_reference() -> None:
     assert (r.acc_i.tolist(), r.acc_q.tolist()) == _scalar_lockin(x.tolist(), ftw, [123], FMT)
 
 
+def test_population_shape_equals_one_channel_at_a_time() -> None:
+    """(n_samples, n_devices, n_channels) with per-channel offsets: each channel on its own."""
+    rng = np.random.default_rng(12)
+    ftw = tuning_word(0.05, 16.0)
+    x = rng.integers(-32768, 32768, (640, 3, 5))
+    off = rng.integers(-32768, 32768, (3, 5))
+    r = lockin_accumulate(x, ftw, off)
+    assert r.acc_i.shape == (3, 5) and r.n_samples == 640
+    for d in range(3):
+        for c in range(5):
+            one = lockin_accumulate(x[:, d, c], ftw, off[d, c])
+            assert (one.acc_i[()], one.acc_q[()]) == (r.acc_i[d, c], r.acc_q[d, c])
+
+
 @pytest.mark.parametrize(
     ("f_odr", "f"),
     [(16.0, f) for f in ENGINE_F_HZ] + [(1000.0, 0.01), (1000.0, 3.0), (17.0, 1.0)],
