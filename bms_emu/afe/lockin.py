@@ -18,8 +18,8 @@ Arithmetic (names of :class:`LockinFormat`; numbers for the defaults)
   (:func:`record_samples`, ``ceil(K 2**P / FTW)`` samples). With ``spp = f_odr / f`` an integer
   this is exactly ``K spp`` samples as long as ``K spp (FTW - 2**P / spp) < FTW``, i.e. for
   ``K spp**2 < 2**P``: 1.1e8 periods of 0.01 Hz at 16 Hz, 2.8e4 at 1 kHz. Rounding to nearest
-  instead makes a slow NCO end one sample late half the time; 32 bits would fail at 1 kHz
-  after 0.4 periods of 0.01 Hz.
+  instead makes a slow NCO end one sample late half the time; with 32 bits the guarantee
+  would end at 0.4 periods of 0.01 Hz at 1 kHz.
 * **Sine LUT**: ``L = 12`` address bits (4096 points per turn). The phase is rounded to the
   nearest point, ``m = ((acc + 2**(P-L-1)) >> (P-L)) mod 2**L`` (round half up; phase error
   ``|rho| <= pi / 2**L``, zero when ``FTW`` is a multiple of ``2**(P-L)``). Only a quarter wave
