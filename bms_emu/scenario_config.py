@@ -158,20 +158,26 @@ class ReferenceMasterConfig(StrictModel):
 
 
 class DutConfig(StrictModel):
-    """The device under test: its DBC and, for the reference master, where it runs.
+    """The device under test: its DBC and where it runs.
 
     ``kind: reference_master`` runs :class:`hil.master.ReferenceMaster` in this process
     (``process: inline``) or in a subprocess (``process: subprocess``, lock-step with the
-    emulator over a pipe, CAN over the configured bus). (An external DUT on its own clock,
-    reading the chain over the SIL TCP server, is not supported by the runner yet.)
+    emulator over a pipe, CAN over the configured bus). ``process: external``: the DUT is
+    already running on its own clock (a dev board, or a host build) against a running
+    ``bms-emu serve --can ...``; the runner drives the emulator over CAN and reads the DUT's
+    frames from the same bus (``master`` is then unused). ``start_timeout_s`` bounds the wait
+    for both to be heard on the bus before the timeline starts.
     """
 
     kind: Literal["reference_master"] = "reference_master"
     dbc: str = Field(description="the DUT's DBC, relative to the scenario file")
-    process: Literal["inline", "subprocess"] = "inline"
+    process: Literal["inline", "subprocess", "external"] = "inline"
     master: ReferenceMasterConfig = Field(default_factory=ReferenceMasterConfig)
     frame_timeout_s: Positive = Field(
         default=2.0, description="longest wait for a DUT frame or a lock-step request"
+    )
+    start_timeout_s: Positive = Field(
+        default=30.0, description="external: longest wait for the emulator and the DUT"
     )
 
 

@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
+
 from bms_emu import __version__
 from bms_emu.cli.main import dispatch
 
@@ -19,10 +21,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", metavar="SCENARIO.yaml")
     run.add_argument("-o", "--out", default=None, help="output folder (default hil-out/NAME)")
     run.add_argument("--pace", choices=["emulated", "wall_clock"], default=None)
-    run.add_argument("--process", choices=["inline", "subprocess"], default=None,
-                     help="where the reference master runs")  # fmt: skip
+    run.add_argument("--dut", "--process", dest="process", default=None,
+                     choices=["inline", "subprocess", "external"],
+                     help="where the DUT runs: the reference master in this process or a "
+                     "subprocess (lock-step), or external: a DUT on its own clock against a "
+                     "running 'bms-emu serve --can' on the scenario's bus")  # fmt: skip
     run.add_argument("--can-interface", default=None, help="python-can interface, e.g. virtual")
     run.add_argument("--can-channel", default=None)
+    run.add_argument("--can-option", action="append", default=[], metavar="KEY=VALUE",
+                     help="extra can.Bus keyword argument, repeatable (e.g. port=43113 for "
+                     "udp_multicast); VALUE is read as YAML")
     run.add_argument("--can-log", default=None, help="CAN log file name (.log, .asc, .blf)")
     run.set_defaults(func=cmd_run)
     return p
@@ -37,7 +45,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         over["pace"] = args.pace
     if args.process:
         over["dut"] = {"process": args.process}
+        if args.process == "external" and not args.pace:
+            over["pace"] = "wall_clock"  # an external DUT runs on its own (wall) clock
     can = {k: v for k, v in (("interface", args.can_interface), ("channel", args.can_channel)) if v}
+    if args.can_option:
+        try:
+            can["options"] = _options(args.can_option)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if can:
         over["can"] = can
     if args.can_log:
@@ -51,6 +67,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{res.name}: {'PASS' if res.passed else 'FAIL'} "
           f"({res.emulated_s:.2f} s emulated in {res.wall_s:.2f} s); reports in {out}")  # fmt: skip
     return 0 if res.passed else 1
+
+
+def _options(items: list[str]) -> dict[str, object]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key or not sep:
+            raise ValueError(f"--can-option: got {item!r}: must be KEY=VALUE")
+        out[key] = yaml.safe_load(value)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

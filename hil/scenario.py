@@ -45,6 +45,7 @@ from hil.rig import Rig
 __all__ = [
     "EventRecord",
     "ExpectationResult",
+    "ScenarioBase",
     "ScenarioResult",
     "ScenarioRunner",
     "load_scenario",
@@ -92,6 +93,7 @@ class EventRecord:
     scheduled_s: float
     applied_s: float | None = None
     wall_s: float | None = None
+    acked_s: float | None = None  # external DUT runs: the emulator showed the fault active
 
     @property
     def jitter_s(self) -> float | None:
@@ -156,8 +158,9 @@ class ScenarioResult:
         }
 
 
-class ScenarioRunner:
-    """Run one scenario; :meth:`run` returns a :class:`ScenarioResult` and writes the reports.
+class ScenarioBase:
+    """What every runner shares: the config, the DUT's DBC, the DUT frames it collected, the
+    timeline records and the evaluation of the expectations on them.
 
     Parameters
     ----------
@@ -173,6 +176,45 @@ class ScenarioRunner:
         self.files = files
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.dut_db = load_dbc(files["dut.dbc"])
+        self._dut_names = {m.name for m in self.dut_db.messages}
+        self.records: list[EventRecord] = []
+        self.fault_applied_s: dict[str, float] = {}
+        self.frames: list[DecodedFrame] = []
+        self.notes: list[str] = []
+
+    def series(self, ref: str) -> list[tuple[float, float]]:
+        """``(t_s, value)`` of a ``Message.Signal[mux]`` over the run."""
+        m = SIGNAL_REF.match(ref)
+        assert m is not None
+        msg, sig, mux = m.group(1), m.group(2), m.group(3)
+        mux_name = None
+        if mux is not None:
+            message = self.dut_db.get_message_by_name(msg)
+            muxers = [s.name for s in message.signals if s.is_multiplexer]
+            mux_name = muxers[0] if muxers else None
+        out = []
+        for f in self.frames:
+            if f.name != msg or sig not in f.signals:
+                continue
+            if mux_name is not None and int(f.signals[mux_name]) != int(mux):
+                continue
+            out.append((f.t_s, float(f.signals[sig])))
+        return out
+
+    def evaluate(self, e: ExpectationConfig) -> ExpectationResult:
+        """One expectation on the frames collected (see ``docs/hil-can-scenarios.md``)."""
+        return _evaluate(self, e)
+
+
+class ScenarioRunner(ScenarioBase):
+    """Run one scenario; :meth:`run` returns a :class:`ScenarioResult` and writes the reports.
+
+    The emulator runs in this process, on the runner's clock; see the module docstring.
+    """
+
+    def __init__(self, config: ScenarioConfig, files: dict[str, Path], out_dir: str | Path) -> None:
+        super().__init__(config, files, out_dir)
         emu = build_emulator(
             load_chip(files["emulator.chip"]),
             load_pack(files["emulator.pack"]),
@@ -181,13 +223,8 @@ class ScenarioRunner:
             temp_ambient_C=config.emulator.temp_ambient_C,
         )
         self.rig = Rig(emu, seed=config.emulator.seed)
-        self.dut_db = load_dbc(files["dut.dbc"])
-        self._dut_names = {m.name for m in self.dut_db.messages}
         self._events = self._timeline()
         self.records = [e.record for e in self._events]
-        self.fault_applied_s: dict[str, float] = {}
-        self.frames: list[DecodedFrame] = []
-        self.notes: list[str] = []
         self._wall0 = time.perf_counter()
         self._next_tlm = 0.0
         self.port: CanPort | None = None
@@ -308,6 +345,8 @@ class ScenarioRunner:
             self.port = CanPort(open_bus(self.cfg.can), db, log=log, clock=lambda: self.rig.t_s)
             self.node = EmulatorCanNode(self.rig, self.port)
             self._apply_due(0.0)
+            if self.cfg.dut.process == "external":
+                raise ValueError("dut.process external: use hil.scenario_external")
             if self.cfg.dut.process == "inline":
                 dut_port = CanPort(open_bus(self.cfg.can), self.dut_db, clock=lambda: self.rig.t_s)
                 self._run_inline(dut_port)
@@ -322,7 +361,7 @@ class ScenarioRunner:
         wall = time.perf_counter() - self._wall0
         for e in self._events:  # never reached (beyond the end)
             self.notes.append(f"event {e.label!r} at {e.t_s:g} s not reached")
-        results = [self._evaluate(e) for e in self.cfg.expectations]
+        results = [self.evaluate(e) for e in self.cfg.expectations]
         stats = self.port.stats.as_dict() if self.port else {}
         stats["log_frames"] = log.n_frames
         stats["log_errors"] = log.errors
@@ -393,83 +432,62 @@ class ScenarioRunner:
             else:
                 raise ValueError(f"unknown lock-step request {op!r}")
 
-    # -- expectations ----------------------------------------------------------------------
-
-    def series(self, ref: str) -> list[tuple[float, float]]:
-        """``(t_s, value)`` of a ``Message.Signal[mux]`` over the run."""
-        m = SIGNAL_REF.match(ref)
-        assert m is not None
-        msg, sig, mux = m.group(1), m.group(2), m.group(3)
-        mux_name = None
-        if mux is not None:
-            message = self.dut_db.get_message_by_name(msg)
-            muxers = [s.name for s in message.signals if s.is_multiplexer]
-            mux_name = muxers[0] if muxers else None
-        out = []
-        for f in self.frames:
-            if f.name != msg or sig not in f.signals:
-                continue
-            if mux_name is not None and int(f.signals[mux_name]) != int(mux):
-                continue
-            out.append((f.t_s, float(f.signals[sig])))
-        return out
-
-    def _evaluate(self, e: ExpectationConfig) -> ExpectationResult:
-        m = SIGNAL_REF.match(e.signal)
-        assert m is not None
-        try:
-            message = self.dut_db.get_message_by_name(m.group(1))
-            if m.group(2) not in [s.name for s in message.signals]:
-                raise KeyError(m.group(2))
-        except KeyError:
+def _evaluate(runner: ScenarioBase, e: ExpectationConfig) -> ExpectationResult:
+    m = SIGNAL_REF.match(e.signal)
+    assert m is not None
+    try:
+        message = runner.dut_db.get_message_by_name(m.group(1))
+        if m.group(2) not in [s.name for s in message.signals]:
+            raise KeyError(m.group(2))
+    except KeyError:
+        return ExpectationResult(
+            e.name, False, f"{e.signal}: not in the DUT's DBC", None, runner.cfg.duration_s
+        )
+    if e.after is not None:
+        t0 = runner.fault_applied_s.get(e.after)
+        if t0 is None:
             return ExpectationResult(
-                e.name, False, f"{e.signal}: not in the DUT's DBC", None, self.cfg.duration_s
+                e.name, False, f"fault {e.after!r} was never applied", None,
+                runner.cfg.duration_s,
+            )  # fmt: skip
+    else:
+        t0 = e.after_s
+    if e.kind == "within":
+        assert e.within_s is not None
+        t1 = t0 + e.within_s
+    else:
+        t1 = e.until_s if e.until_s is not None else runner.cfg.duration_s
+    pred = _OPS[e.op]
+    window = [(t, v) for t, v in runner.series(e.signal) if t0 - 1e-12 <= t <= t1 + 1e-12]
+    text = f"{e.signal} {e.op} {e.value:g}"
+    res = ExpectationResult(e.name, False, "", t0, t1, n_samples=len(window))
+    hits = [t for t, v in window if pred(v, e.value)]
+    if e.kind == "within":
+        if hits:
+            res.passed, res.t_hit_s = True, hits[0]
+            res.message = f"{text} at t={hits[0]:.3f} s, {hits[0] - t0:.3f} s after t0"
+        else:
+            res.message = (
+                f"{text} not seen in [{t0:.3f}, {t1:.3f}] s ({len(window)} frames in window)"
             )
-        if e.after is not None:
-            t0 = self.fault_applied_s.get(e.after)
-            if t0 is None:
-                return ExpectationResult(
-                    e.name, False, f"fault {e.after!r} was never applied", None,
-                    self.cfg.duration_s,
-                )  # fmt: skip
+    elif not window:
+        res.message = f"no {m.group(1)} frame in [{t0:.3f}, {t1:.3f}] s (DUT silent?)"
+    elif e.kind == "never":
+        if hits:
+            res.t_hit_s = hits[0]
+            res.message = f"{text} at t={hits[0]:.3f} s (expected never)"
         else:
-            t0 = e.after_s
-        if e.kind == "within":
-            assert e.within_s is not None
-            t1 = t0 + e.within_s
+            res.passed = True
+            res.message = f"{text} never in [{t0:.3f}, {t1:.3f}] s ({len(window)} frames)"
+    else:  # always
+        misses = [t for t, v in window if not pred(v, e.value)]
+        if misses:
+            res.t_hit_s = misses[0]
+            res.message = f"{text} false at t={misses[0]:.3f} s (expected always)"
         else:
-            t1 = e.until_s if e.until_s is not None else self.cfg.duration_s
-        pred = _OPS[e.op]
-        window = [(t, v) for t, v in self.series(e.signal) if t0 - 1e-12 <= t <= t1 + 1e-12]
-        text = f"{e.signal} {e.op} {e.value:g}"
-        res = ExpectationResult(e.name, False, "", t0, t1, n_samples=len(window))
-        hits = [t for t, v in window if pred(v, e.value)]
-        if e.kind == "within":
-            if hits:
-                res.passed, res.t_hit_s = True, hits[0]
-                res.message = f"{text} at t={hits[0]:.3f} s, {hits[0] - t0:.3f} s after t0"
-            else:
-                res.message = (
-                    f"{text} not seen in [{t0:.3f}, {t1:.3f}] s ({len(window)} frames in window)"
-                )
-        elif not window:
-            res.message = f"no {m.group(1)} frame in [{t0:.3f}, {t1:.3f}] s (DUT silent?)"
-        elif e.kind == "never":
-            if hits:
-                res.t_hit_s = hits[0]
-                res.message = f"{text} at t={hits[0]:.3f} s (expected never)"
-            else:
-                res.passed = True
-                res.message = f"{text} never in [{t0:.3f}, {t1:.3f}] s ({len(window)} frames)"
-        else:  # always
-            misses = [t for t, v in window if not pred(v, e.value)]
-            if misses:
-                res.t_hit_s = misses[0]
-                res.message = f"{text} false at t={misses[0]:.3f} s (expected always)"
-            else:
-                res.passed = True
-                res.message = f"{text} in all {len(window)} frames of [{t0:.3f}, {t1:.3f}] s"
-        return res
+            res.passed = True
+            res.message = f"{text} in all {len(window)} frames of [{t0:.3f}, {t1:.3f}] s"
+    return res
 
 
 def prepare_scenario(path: str | Path, **overrides: Any) -> tuple[ScenarioConfig, dict[str, Path]]:
@@ -487,8 +505,15 @@ def prepare_scenario(path: str | Path, **overrides: Any) -> tuple[ScenarioConfig
 
 
 def run_scenario(path: str | Path, out_dir: str | Path, **overrides: Any) -> ScenarioResult:
-    """Load ``path``, apply ``overrides`` (see :func:`prepare_scenario`), run it."""
+    """Load ``path``, apply ``overrides`` (see :func:`prepare_scenario`), run it.
+
+    ``dut.process: external`` runs :class:`hil.scenario_external.ExternalScenarioRunner`.
+    """
     cfg, files = prepare_scenario(path, **overrides)
+    if cfg.dut.process == "external":
+        from hil.scenario_external import ExternalScenarioRunner
+
+        return ExternalScenarioRunner(cfg, files, out_dir).run()
     return ScenarioRunner(cfg, files, out_dir).run()
 
 
@@ -497,7 +522,7 @@ def run_scenario(path: str | Path, out_dir: str | Path, **overrides: Any) -> Sce
 # ------------------------------------------------------------------------------------------
 
 
-def write_reports(res: ScenarioResult, runner: ScenarioRunner) -> None:
+def write_reports(res: ScenarioResult, runner: ScenarioBase) -> None:
     """``junit.xml``, ``report.html`` and ``result.json`` in ``res.out_dir``."""
     (res.out_dir / "result.json").write_text(json.dumps(res.to_json(), indent=2, default=str))
     write_junit(res, res.out_dir / "junit.xml")
@@ -530,7 +555,7 @@ def write_junit(res: ScenarioResult, path: Path) -> None:
     ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
 
 
-def _plot_png(runner: ScenarioRunner, e: ExpectationResult, signal: str) -> str:
+def _plot_png(runner: ScenarioBase, e: ExpectationResult, signal: str) -> str:
     from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 
     t0 = e.t0_s if e.t0_s is not None else 0.0
@@ -555,7 +580,7 @@ def _plot_png(runner: ScenarioRunner, e: ExpectationResult, signal: str) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def write_html(res: ScenarioResult, runner: ScenarioRunner, path: Path) -> None:
+def write_html(res: ScenarioResult, runner: ScenarioBase, path: Path) -> None:
     """Self-contained HTML: verdicts, plots (base64 PNG), event timing, CAN counters."""
     esc = html.escape
     parts = [
@@ -580,13 +605,14 @@ def write_html(res: ScenarioResult, runner: ScenarioRunner, path: Path) -> None:
             f"<img alt='{esc(e.name)}' src='data:image/png;base64,{png}'>"
         )
     parts.append("<h2>Timeline</h2><table><tr><th>event</th><th>scheduled (s)</th>"
-                 "<th>applied, emulated (s)</th><th>applied, wall (s)</th></tr>")  # fmt: skip
+                 "<th>applied, emulated (s)</th><th>applied, wall (s)</th>"
+                 "<th>seen active (s)</th></tr>")  # fmt: skip
     for r in res.events:
         a = "-" if r.applied_s is None else f"{r.applied_s:.6f}"
         w = "-" if r.wall_s is None else f"{r.wall_s:.4f}"
-        parts.append(
-            f"<tr><td>{esc(r.label)}</td><td>{r.scheduled_s:.6f}</td><td>{a}</td><td>{w}</td></tr>"
-        )
+        k = "-" if r.acked_s is None else f"{r.acked_s:.4f}"
+        parts.append(f"<tr><td>{esc(r.label)}</td><td>{r.scheduled_s:.6f}</td><td>{a}</td>"
+                     f"<td>{w}</td><td>{k}</td></tr>")  # fmt: skip
     parts.append("</table><h2>CAN</h2><pre>" + esc(json.dumps(res.can_stats, indent=1)) + "</pre>")
     if res.notes:
         parts.append("<h2>Notes</h2><pre>" + esc("\n".join(res.notes)) + "</pre>")

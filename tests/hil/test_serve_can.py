@@ -26,6 +26,7 @@ from bms_emu.config import load_chip, load_pack
 from bms_emu.emulator import build_emulator
 from bms_emu.host import HostDriver, PecError, open_wire_check
 from bms_emu.paths import shipped_config
+from bms_emu.protocol.pec import append_pec15
 from bms_emu.scenario_config import CanBusConfig
 from hil.can_bus import CanPort, DecodedFrame
 from hil.emu_node import EMU_DBC, CanNodeService, start_can_node
@@ -79,12 +80,7 @@ def test_serve_can_controls_the_emulation_seen_over_spi(serve_process, tmp_path)
             t_last = time.monotonic()
         assert 0.05 < float(np.median(periods)) < 0.2
         host = HostDriver(spi.transfer, 1, delay=spi.delay)
-        host.wakeup()
-        host.write_config_a({"REFON": 1})
-        host.wait(5e-3)
-        host.start_cell_conversion()
-        host.wait(2e-3)
-        before = host.read_cells()[0]
+        before = _measure(host)
         assert np.all((before > 2.5) & (before < 3.65))  # healthy LFP cells
         # control over CAN: forced cell 4, open sense pin 9, a hot ambient; plus bad frames
         _inject(port, "cell_overvoltage", True, 0, 4, 3.9)
@@ -96,22 +92,21 @@ def test_serve_can_controls_the_emulation_seen_over_spi(serve_process, tmp_path)
         port.send_msg(can.Message(arbitration_id=0x100, data=b"\x01\x02", is_extended_id=False))
         st = _status(port, lambda s: s["ActiveFaults"] == _bits("open_wire", "cell_overvoltage")
                      and s["EmuPackCurrent_A"] == pytest.approx(20.0), 3.0)  # fmt: skip
-        host.start_cell_conversion()
-        host.wait(2e-3)
-        after = host.read_cells()[0]
+        after = _measure(host)
         assert after[4] == pytest.approx(3.9, abs=5e-3)  # the chip's few-mV class + LSB
         # telemetry of the next cycles: the chip's result register (0.1 mV signal LSB)
         cell4 = _wait_for(port, lambda f: f.name == "EMU_CellTelemetry"
                           and f.signals["TlmCellIndex"] == 4
                           and abs(f.signals["MeasCellVoltage_V"] - after[4]) < 2e-4, 2.0)
         assert cell4.signals["TrueCellVoltage_V"] == pytest.approx(3.9, abs=1e-4)
+        _measure(host)  # awake and configured again after the wait on CAN
         assert open_wire_check(host) == [[9]]
-        # die: 60 C ambient step, tau 20 s -> ~3 C/s at first, 3 C in ~1 s (the model moves
-        # the die temperature when the chip samples: continuous conversions keep it sampling)
-        host.start_cell_conversion(cont=True)
+        # die: 60 C ambient step, tau 20 s -> ~3 C/s at first, 3 C in ~1 s (the model steps
+        # the die temperature exactly over the time since the chip last sampled: one
+        # conversion every ~0.3 s shows it without the load of continuous conversions)
         deadline = time.monotonic() + 8.0
-        while True:  # SPI traffic every ~0.3 s keeps the chip's 2 s sleep watchdog away
-            host.read_cells()
+        while True:
+            _measure(host)
             try:
                 hot = _status(port, lambda s: s["DieTempMax_degC"] >= base["DieTempMax_degC"] + 3,
                               0.3)  # fmt: skip
@@ -122,10 +117,11 @@ def test_serve_can_controls_the_emulation_seen_over_spi(serve_process, tmp_path)
         # link faults from the same message, applied to the TCP transport
         _inject(port, "chip_silent", True, 0, 0)
         _status(port, lambda s: s["ActiveFaults"] & _bits("chip_silent"), 3.0)
-        assert spi.transfer(bytes([0x00, 0x02, 0x2B, 0x0A]) + bytes(8))[4:] == b"\xff" * 8
+        assert spi.transfer(append_pec15(bytes([0x00, 0x02])) + bytes(8))[4:] == b"\xff" * 8
         _inject(port, "chip_silent", False, 0, 0)
         _status(port, lambda s: not s["ActiveFaults"] & _bits("chip_silent"), 3.0)
-        host.rstcc()  # the windows lost to the silent link left the counters out of step
+        host.wakeup()  # as a master does after a link fault: wake, resynchronise counters
+        host.rstcc()
         assert len(host.read_config_a()) == 1
     srv.proc.send_signal(signal.SIGINT)
     out, err = srv.proc.communicate(timeout=15)
@@ -139,6 +135,18 @@ def test_serve_can_controls_the_emulation_seen_over_spi(serve_process, tmp_path)
     assert "100" in text and summary["log_frames"] > 100  # control ID 0x100 in the log
     frames = list(can.ASCReader(str(log)))
     assert {0x100, 0x102, 0x200, 0x201} <= {m.arbitration_id for m in frames}
+
+
+def _measure(host: HostDriver) -> np.ndarray:
+    """One master cycle from any state: wake (the chip sleeps after 2 s without a command,
+    and waits for CAN frames on a loaded host can be that long), configure, convert, read."""
+    host.wakeup()
+    host.rstcc()
+    host.write_config_a({"REFON": 1})
+    host.wait(5e-3)  # REFUP <= 5 ms
+    host.start_cell_conversion()
+    host.wait(2e-3)  # C-ADC conversion 1 ms
+    return host.read_cells()[0]
 
 
 def _summary(stdout: str) -> dict:  # type: ignore[type-arg]
@@ -203,7 +211,7 @@ def test_link_faults_set_over_can_hit_the_tcp_transport(served_rig) -> None:
     assert err.value.devices == (1,)
     _inject(port, "chip_silent", True, 0, 0, 0.0)
     _applied(node, 5)
-    miso = spi.transfer(bytes([0x00, 0x02, 0x2B, 0x0A]) + bytes(16))
+    miso = spi.transfer(append_pec15(bytes([0x00, 0x02])) + bytes(16))
     assert miso[4:] == b"\xff" * 16
     _inject(port, "spi_bit_errors", True, 0, 0, 1.5)  # not a probability: rejected
     _applied(node, 6)
