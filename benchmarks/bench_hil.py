@@ -3,18 +3,23 @@
 * TCP: ``bms-emu serve`` as a real subprocess (lock-step, 4-device chain) on loopback; the
   Python client sends RDCVA windows (36 bytes) back to back. Round trip = send to complete
   reply. Targets: median <= 200 us, >= 5000 transactions/s.
-* Bridge: the reference bridge MCU and the PC side over a real pty (pyserial), 4 devices, wall
-  pace, all in this process (three threads share the GIL; a real bridge is its own MCU).
-  Link latency = the bridge storing the new RDCVA image minus the instant the PC had the
-  conversion result (emulator compute done), target <= 2 ms. End-to-end latency = the same
-  minus the wall-clock instant the conversion completed in emulated time: it adds the
-  emulator's own compute time for the conversion (reported separately).
+* Bridge: the reference bridge MCU and the PC side over a real pty (pyserial), wall pace; the
+  bridge and the dev board run in a child process (a real bridge is its own MCU), the PC in
+  this one. Cases: single-shot ADCV on 4 devices (the strict one), ADSV (8 ms) on 4 devices,
+  single-shot ADCV on 1 device.
+  The PC computes each conversion when its command arrives and tags the update with the
+  completion time (``docs/bridge-protocol.md``, AT). End-to-end latency = the instant a read
+  at the bridge could first return the new RDCVA image (the update's arrival, or the
+  completion if it arrived before) minus the completion as the board sees it (its ADCV
+  window + one C conversion), target <= 2 ms. Link latency = arrival minus the instant the PC
+  had the result; compute = that instant minus the PC applying the ADCV window.
 
-Run: ``python -m benchmarks.bench_hil`` (prints JSON; see BENCHMARKS.md).
+Run: ``python -m benchmarks.bench_hil [--bridge-only]`` (prints JSON; see BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -22,15 +27,18 @@ import sys
 import tempfile
 import time
 import tty
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.machine import emit
 from bms_emu.config import load_chip, load_pack
+from bms_emu.device.timing import DEFAULT_TIMING
 from bms_emu.emulator import build_emulator
 from bms_emu.host import HostDriver
 from bms_emu.paths import shipped_config
+from bms_emu.profile import CurrentProfile
 from bms_emu.protocol.frames import build_read_frame
 from hil.bridge_pc import BridgePC
 from hil.bridge_ref import BridgeRef
@@ -39,6 +47,7 @@ from hil.sil_client import SilClient
 
 N_DEVICES = 4
 RDCVA = 0x004
+RDSVA = 0x003
 C_DIR = Path(__file__).resolve().parent.parent / "hil" / "clients" / "c"
 
 # The same RDCVA window through the C client: what a host-built driver sees.
@@ -134,55 +143,132 @@ def _bench_c_client(port: int, n_windows: int) -> dict[str, float]:
             "tcp_c_client_transactions_per_s": rate}
 
 
-def bench_bridge(n_conversions: int = 200) -> dict[str, float]:
-    chip = load_chip(shipped_config("chips/bmic_target_1mV.yaml"))
-    emu = build_emulator(chip, load_pack(shipped_config("packs/lfp_16s_280Ah.yaml")), N_DEVICES,
-                         seed=1)
-    warm_up(emu)
-    host = EmulatorHost(emu, "wall")
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    bridge = BridgeRef(master).start()
-    pc = BridgePC.open(host, os.ttyname(slave)).start()
-    lat, link = [], []
+#: Bridge scenarios: (key prefix, devices, command, read opcode it updates, conversion time).
+BRIDGE_CASES = (
+    ("bridge", N_DEVICES, "ADCV", RDCVA, DEFAULT_TIMING.c_conv_s),  # single-shot C: the strict one
+    ("bridge_adsv", N_DEVICES, "ADSV", RDSVA, DEFAULT_TIMING.s_conv_s),  # S conversion (8 ms)
+    ("bridge_1dev", 1, "ADCV", RDCVA, DEFAULT_TIMING.c_conv_s),  # compute scales with devices
+)
+
+
+def _board_and_bridge(master_fd: int, n_devices: int, command: str, opcode: int,
+                      t_conv_s: float, n_conversions: int, conn: Connection) -> None:
+    """Child process: the bridge MCU and the dev board driving it (a real bridge is its own
+    MCU, so it does not share the PC's interpreter). Sends back one row per conversion:
+    (completion as the board sees it, arrival of the update at the bridge, its lateness vs
+    the PC's tag), all on the shared monotonic clock."""
+    bridge = BridgeRef(master_fd).start()
     try:
-        if not pc.synced.wait(5.0):
-            raise RuntimeError("bridge link did not come up")
-        board = HostDriver(bridge.spi_window, N_DEVICES, delay=time.sleep)
+        deadline = time.monotonic() + 60.0
+        while not (bridge.shadow and len(bridge.cc) == n_devices):
+            if time.monotonic() > deadline:
+                raise RuntimeError("bridge link did not come up")
+            time.sleep(0.01)
+        board = HostDriver(bridge.spi_window, n_devices, delay=time.sleep)
         board.write_config_a({"REFON": 1})
         time.sleep(0.02)
+        rows = []
         for _ in range(n_conversions):
-            before = bridge.shadow_changed_s.get(RDCVA, 0.0)
-            board.start_cell_conversion()
+            time.sleep(0.002)
+            before = bridge.shadow_stamps.get(opcode)
+            t_cmd = time.monotonic()  # the bridge stamps the window a little later: never late
+            board.command(command)
             deadline = time.monotonic() + 2.0
-            while bridge.shadow_changed_s.get(RDCVA, 0.0) <= before:
+            while bridge.shadow_stamps.get(opcode) is before:
                 if time.monotonic() > deadline:
                     raise RuntimeError("no shadow update within 2 s")
-                time.sleep(0.0002)
-            lat.append(bridge.shadow_changed_s[RDCVA] - host.wall_of(pc.changed_at_emu_s[RDCVA]))
-            link.append(bridge.shadow_changed_s[RDCVA] - pc.changed_wall_s[RDCVA])
-            board.read_cells("C")  # the dev board reads, as a driver would
-            time.sleep(0.003)
+                time.sleep(0.0005)  # the bridge stamps the arrival itself
+            stamp = bridge.shadow_stamps[opcode]
+            rows.append((t_cmd + t_conv_s, stamp.arrived_s, stamp.late_s))
+            board.read_cells("C" if command == "ADCV" else "S")  # as a driver would
+        conn.send(rows)
+    except Exception as exc:  # reported by the parent
+        conn.send(f"{type(exc).__name__}: {exc}")
+    finally:
+        bridge.shutdown()
+
+
+def bench_bridge(prefix: str = "bridge", n_devices: int = N_DEVICES, command: str = "ADCV",
+                 opcode: int = RDCVA, t_conv_s: float = DEFAULT_TIMING.c_conv_s,
+                 n_conversions: int = 200, lookahead_s: float = 0.01) -> dict[str, float]:
+    """Single-shot conversions through the reference bridge over a pty, wall pace.
+
+    The board's view: the conversion completes ``t_conv_s`` after its command window (taken
+    when the board starts the window, on the bridge's clock, so it is never late), and a read
+    returns the new data from ``max(update arrives at the bridge, completion)``: the bridge
+    holds an update tagged with a later completion time (AT) until then. The pack current is
+    a +-100 A triangle (1 s period), so every result differs from the one before.
+    """
+    chip = load_chip(shipped_config("chips/bmic_target_1mV.yaml"))
+    profile = CurrentProfile([0.0, 0.5, 1.0], [-100.0, 100.0, -100.0], "linear", repeat=True)
+    emu = build_emulator(chip, load_pack(shipped_config("packs/lfp_16s_280Ah.yaml")), n_devices,
+                         seed=1, profile=profile)
+    # command bytes on the wire (2 MHz SPI) + the conversion: the completion after CS low
+    t_conv_s = emu.chain.window_duration_s(4) + t_conv_s
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    recv, send = multiprocessing.get_context("fork").Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(
+        target=_board_and_bridge,
+        args=(master, n_devices, command, opcode, t_conv_s, n_conversions, send), daemon=True)
+    child.start()  # before the PC's threads exist: fork copies only this one
+    warm_up(emu)
+    host = EmulatorHost(emu, "wall")
+    pc = BridgePC.open(host, os.ttyname(slave), lookahead_s=lookahead_s).start()
+    ready, forward = [], []  # the PC's "result ready" instants and its forward before each
+    try:
+        deadline = time.monotonic() + 600.0
+        while not recv.poll(0.002):
+            if time.monotonic() > deadline or not child.is_alive():
+                raise RuntimeError("the board process stopped without a result")
+            t = pc.changed_wall_s.get(opcode)
+            if t is not None and (not ready or t != ready[-1]):
+                ready.append(t)
+                forward.append(pc.forward_wall_s)
+        rows = recv.recv()
+        if isinstance(rows, str):
+            raise RuntimeError(f"board process: {rows}")
     finally:
         pc.shutdown()
-        bridge.shutdown()
-        os.close(master)
-        os.close(slave)
-    a, b = np.array(lat), np.array(link)
-    return {
-        "bridge_link_latency_median_ms": float(np.median(b) * 1e3),
-        "bridge_link_latency_p95_ms": float(np.percentile(b, 95) * 1e3),
-        "bridge_link_latency_max_ms": float(b.max() * 1e3),
-        "bridge_end_to_end_latency_median_ms": float(np.median(a) * 1e3),
-        "bridge_end_to_end_latency_p95_ms": float(np.percentile(a, 95) * 1e3),
-        "emulator_compute_median_ms": float(np.median(a - b) * 1e3),
-        "bridge_conversions": float(len(a)),
-        "bridge_latency_target_ms": 2.0,
-    }
+        child.join(10.0)
+        for fd in (master, slave):
+            os.close(fd)
+    done, arrived = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+    early = sum(1 for r in rows if r[2] is not None and r[2] < 0)
+    t_ready = np.array(ready)
+    idx = np.searchsorted(t_ready, arrived, side="right") - 1  # the PC's latest result before
+    link = arrived[idx >= 0] - t_ready[idx[idx >= 0]]
+    compute = t_ready - np.array(forward)
+    a = arrived - done
+    e2e = np.maximum(a, 0.0)  # an update that arrives early shows at the completion itself
+    return {f"{prefix}_{k}": v for k, v in {
+        "lookahead_ms": lookahead_s * 1e3,
+        "link_latency_median_ms": float(np.median(link) * 1e3),
+        "link_latency_p95_ms": float(np.percentile(link, 95) * 1e3),
+        "end_to_end_latency_median_ms": float(np.median(e2e) * 1e3),
+        "end_to_end_latency_p95_ms": float(np.percentile(e2e, 95) * 1e3),
+        "end_to_end_latency_max_ms": float(e2e.max() * 1e3),
+        "arrival_minus_completion_median_ms": float(np.median(a) * 1e3),
+        "updates_held_until_completion": float(early),
+        "emulator_compute_median_ms": float(np.median(compute) * 1e3),
+        "emulator_compute_p95_ms": float(np.percentile(compute, 95) * 1e3),
+        "conversions": float(len(a)),
+        "devices": float(n_devices),
+    }.items()}
+
+
+def bench_bridges() -> dict[str, float]:
+    out: dict[str, float] = {}
+    for prefix, n_dev, command, opcode, t_conv_s in BRIDGE_CASES:
+        out.update(bench_bridge(prefix, n_dev, command, opcode, t_conv_s))
+    return {**out, "bridge_latency_target_ms": 2.0, "load_average_1min": os.getloadavg()[0]}
 
 
 def main() -> None:
-    emit("hil", {**bench_tcp(), **bench_bridge()})
+    if "--bridge-only" in sys.argv[1:]:
+        emit("hil", bench_bridges())
+        return
+    emit("hil", {**bench_tcp(), **bench_bridges()})
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ from typing import Any
 import serial
 
 from bms_emu.device.device import POLL_SOURCES
-from bms_emu.protocol.opcodes import COMMANDS, POLL, READ, CommandSpec
+from bms_emu.protocol.opcodes import COMMANDS, POLL, READ, CommandSpec, decode_opcode
+from bms_emu.protocol.pec import pec15
 from hil import bridge_link as bl
 from hil.server import EmulatorHost
 
@@ -142,6 +143,8 @@ class BridgePC:
         self.write_errors = 0
         self.frame_errors = 0
         self._applied = False
+        self._regs_touched = False  # an applied window may have changed a register group
+        self._out: list[bytes] | None = None  # frames held to go out in one write
         #: emulated time of the event that made each read opcode's bytes change last
         self.changed_at_emu_s: dict[int, float] = {}
         #: clock() when the PC had those bytes (the emulator's compute done) and began sending
@@ -299,8 +302,11 @@ class BridgePC:
             self.link.control(bl.HEARTBEAT, struct.pack("<I", int(now * 1e6) & 0xFFFFFFFF))
         t_emu = self.host.sync()
         event = self._next_event_s if t_emu >= self._next_event_s else None
-        if applied or event is not None or now - self._last_refresh_s >= self.refresh_s:
+        touched, self._regs_touched = self._regs_touched, False
+        if touched or event is not None or now - self._last_refresh_s >= self.refresh_s:
             self._refresh(now, t_emu if event is None else event)
+        elif applied:  # reads, polls, conversion starts: counters and busy flags only
+            self._refresh(now, t_emu, groups=False)
         t_ahead = self._ahead_due()
         if t_ahead is not None:  # one result per pass: windows that arrive meanwhile go first
             self.host.chain.advance_to(t_ahead)
@@ -362,6 +368,7 @@ class BridgePC:
         chain = self.host.chain
         t = max(self._emu_time_of(t_us), chain.t_s)
         chain.transfer(mosi[:n], t)
+        self._regs_touched |= _may_change_registers(mosi)
         if self.applied_log is not None:
             self.applied_log.append((t, mosi[:n]))
         self.forward_wall_s = self.clock()
@@ -370,22 +377,35 @@ class BridgePC:
         return True
 
     # --- shadow ---------------------------------------------------------------------------
-    def _refresh(self, now: float, t_cause_emu: float, timed: bool = False) -> None:
-        """Push changed read groups and, if changed, the chain state.
+    def _refresh(self, now: float, t_cause_emu: float, timed: bool = False,
+                 groups: bool = True) -> None:
+        """Push changed read groups (unless not ``groups``) and, if changed, the chain state.
 
         While the chain is ahead of the wall clock the image describes a later instant: every
         update then goes out tagged (AT) with the chain's time on the bridge clock; so do the
         updates of a result computed ahead (``timed``) that took longer than its conversion
         (the bridge applies those on arrival and learns how late they were).
         """
-        self._last_refresh_s = now
+        if groups:  # the periodic full refresh is due 100 ms after the last full one
+            self._last_refresh_s = now
         t_ready = self.clock()
         chain = self.host.chain
         at_us = None
         if not self.host.lockstep and (timed or chain.t_s > self._wall_emu_s()):
             at_us = self.bridge_us_of(chain.t_s)
-        devices = chain.devices
-        for spec in self._reads:
+        self._out = []  # one write for the lot (after the first result group: that goes now)
+        try:
+            self._send_image(now, t_cause_emu, t_ready, at_us, groups)
+        finally:
+            self._flush()
+            self._out = None
+        self._next_event_s = self.host.next_event_s()
+
+    def _send_image(self, now: float, t_cause_emu: float, t_ready: float, at_us: int | None,
+                    groups: bool) -> None:
+        devices = self.host.chain.devices
+        first = True
+        for spec in self._reads if groups else ():
             assert spec.group is not None
             datas = [d.register(spec.group) for d in devices]
             if self._sent.get(spec.opcode) != datas:
@@ -395,6 +415,9 @@ class BridgePC:
                 self._send_update(bl.SHADOW_UPDATE, struct.pack(
                     "<HBB", spec.opcode, spec.data_len, len(devices)) + b"".join(datas), now,
                     at_us)
+                if first:
+                    first = False
+                    self._flush()
         state = b"".join(bytes([(not d.asleep) | (d.busy(_BUSY_SOURCES) << 1),
                                 d.command_counter]) for d in devices)
         fwd = self._fwd_applied or 0
@@ -404,7 +427,6 @@ class BridgePC:
             self._sent_fwd = fwd
             self._send_update(bl.CHAIN_STATE, struct.pack("<IB", fwd, len(devices)) + state,
                               now, at_us)
-        self._next_event_s = self.host.next_event_s()
 
     def _send_update(self, ftype: int, payload: bytes, now: float, at_us: int | None) -> None:
         if at_us is None:
@@ -418,10 +440,43 @@ class BridgePC:
             return
         if self.line_fault is not None:
             data = self.line_fault(data)
+        if self._out is not None:
+            self._out.append(data)  # a refresh in progress: one system call for the lot
+        else:
+            self._put(data)
+
+    def _put(self, data: bytes) -> None:
         try:
-            self.port.write(data)
+            if self.port is not None:
+                self.port.write(data)
         except (OSError, serial.SerialException):
             self.write_errors += 1  # the reliable layer resends; a dead port is reopened
+
+    def _flush(self) -> None:
+        """Write the frames a refresh held back."""
+        if self._out:
+            data = b"".join(self._out)
+            self._out.clear()
+            self._put(data)
+
+
+#: Commands whose results land later (as events): applying one changes no register group.
+_RESULTS_LATER = frozenset({"ADCV", "ADSV", "ADAX", "ADAX2"})
+
+
+def _may_change_registers(mosi: bytes) -> bool:
+    """False if the window cannot change a register group at once: a read, a poll, a
+    conversion start (without RSTF, which clears the filtered registers), or no valid command
+    (a wake-up pulse: a sleeping device's registers already hold their reset values)."""
+    if len(mosi) < 4 or pec15(mosi[:2]) != (mosi[2] << 8 | mosi[3]):
+        return False
+    dec = decode_opcode(mosi[0] << 8 | mosi[1])
+    if dec is None:
+        return False
+    spec, params = dec
+    if spec.kind in (READ, POLL):
+        return False
+    return not (spec.name in _RESULTS_LATER and not params.get("RSTF"))
 
 
 def _refresh_rank(spec: CommandSpec) -> tuple[int, int]:

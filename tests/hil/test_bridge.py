@@ -282,6 +282,28 @@ def test_results_computed_ahead_are_the_ones_computed_when_due(rig: Rig) -> None
                    zip([d.codes(k) for d in replay.chain.devices], v, strict=True)), k
 
 
+def test_a_clear_command_reaches_the_image_and_reads_do_not_rescan_it(rig: Rig) -> None:
+    from bms_emu.protocol.opcodes import encode_opcode
+    from hil.bridge_pc import _may_change_registers
+
+    b = rig.board
+    b.write_config_a({"REFON": 1})
+    time.sleep(0.01)
+    _convert_and_read(rig)
+    b.command("CLRCELL")  # an action that changes registers at once: the image follows
+    rig.wait_for(lambda: rig.bridge.shadow[RDCVA] == [b"\x00\x80" * 3] * N)
+    assert np.all(b.read_cell_codes("C") == -0x8000)
+
+    def cmd(name: str, **p: int) -> bytes:
+        return build_command_frame(encode_opcode(name, **p))
+
+    quiet = [cmd("ADCV"), cmd("ADSV"), cmd("ADAX"), build_read_frame(RDCVA, N),
+             cmd("PLADC") + b"\xff", b"\xff", cmd("ADCV")[:3] + b"\x00"]  # last: bad PEC
+    touching = [cmd("ADCV", RSTF=1), cmd("CLRCELL"), cmd("SNAP"), cmd("SRST"), cmd("MUTE")]
+    assert not any(_may_change_registers(m) for m in quiet)
+    assert all(_may_change_registers(m) for m in touching)
+
+
 def _read_name(mosi: bytes) -> str:
     op = (mosi[0] << 8 | mosi[1]) & 0x7FF
     return next((s.name for s in COMMANDS.values() if s.kind == READ and s.opcode == op), "")
