@@ -53,10 +53,16 @@ module eis_lockin #(
     localparam logic [L-1:0] QUARTER = L'(1 << (L - 2));
     localparam logic [COUNT_BITS-1:0] COUNT_MAX = '1;      // 2**COUNT_BITS - 1
 
-    initial begin
-        if (PHASE_BITS <= L + 1 || PHASE_BITS > 62) $error("PHASE_BITS must be 14..62");
-        if (CODE_BITS < 2) $error("CODE_BITS must be >= 2");
+    // parameter check: an elaboration-time error; Icarus 11 lacks elaboration tasks, so
+    // there it is a time-0 fatal instead (as sinc3_decimator)
+`ifndef __ICARUS__
+    if (PHASE_BITS <= L + 1 || PHASE_BITS > 62 || CODE_BITS < 2) begin : g_bad_param
+        $error("eis_lockin: need 14 <= PHASE_BITS <= 62 and CODE_BITS >= 2");
     end
+`else
+    initial if (PHASE_BITS <= L + 1 || PHASE_BITS > 62 || CODE_BITS < 2)
+        $fatal(1, "eis_lockin: need 14 <= PHASE_BITS <= 62 and CODE_BITS >= 2");
+`endif
 
     logic [PHASE_BITS-1:0]       phase, ftw_q;
     logic [PERIOD_BITS-1:0]      nper_q;
