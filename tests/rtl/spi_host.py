@@ -100,3 +100,17 @@ class SpiHost:
                 v = (v << 1) | b
             out.append(v)
         return bytes(out)
+
+
+def start_gpi_clock(dut: Any, period_ns: int = 10) -> Any:
+    """Start ``dut.clk`` with cocotb's C-level (GPI) clock driver; returns the clock.
+
+    The SPI benches run thousands of clk cycles per window while Python only touches the pins
+    per SCK edge; the default Python clock coroutine would cost two Python wake-ups per cycle.
+    Rising edges as with ``rtl_bench.start_clock`` (low first half period).
+    """
+    from cocotb.clock import Clock
+
+    clock = Clock(dut.clk, period_ns, unit="ns", impl="gpi")
+    clock.start(start_high=False)
+    return clock

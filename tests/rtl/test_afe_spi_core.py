@@ -27,6 +27,7 @@ aborted window the model never sees) and a seeded random sequence of valid comma
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,17 +56,54 @@ POLLS = ("PLADC", "PLCADC", "PLSADC")
 RESULT_READS = [p + g for p in ("RDCV", "RDSV", "RDAC") for g in (*"ABCDEF", "ALL")]
 
 
+#: Cells 1 and 2 sit still on codes that are multiples of 16, so CFGB thresholds can be put
+#: exactly on them (the OV/UV comparisons are strict); 12-bit threshold codes for them.
+EDGE_CODES = (-1600, 4800)
+EDGE_THRESHOLDS = tuple(c // 16 for c in EDGE_CODES)
+
+
 def _cells_V(t_s: float) -> np.ndarray:
     """16 cell voltages 0.95..4.05 V (codes of both signs), moving 7 Hz: results differ."""
     k = np.arange(16)
-    return 1.0 + 0.2 * k + 0.05 * np.sin(2 * np.pi * 7.0 * t_s + k)
+    v = 1.0 + 0.2 * k + 0.05 * np.sin(2 * np.pi * 7.0 * t_s + k)
+    v[:2] = 1.5 + np.array(EDGE_CODES) * 150e-6  # registers.code_to_volts
+    return v
 
 
-def _make_device() -> Device:
+class SwitchedAnalog(IdealAnalog):
+    """IdealAnalog whose forced monitor faults go away at ``off_s`` (the flags stay sticky)."""
+
+    off_s = math.inf
+
+    def fault_state(self, t_s: float) -> dict[str, bool]:
+        return super().fault_state(t_s) if t_s < self.off_s else {}
+
+
+def _make_device(faults: dict[str, bool] | None = None) -> Device:
     gain_s = np.zeros(16)
     gain_s[[2, 9]] = 0.02  # S - C ~ 20-60 mV: flagged for some CTH settings
     gain_s[12] = 0.05  # ~190 mV: always flagged
-    return Device(IdealAnalog(_cells_V, gain_error_S=gain_s), sid=SID, rev=REV)
+    analog = SwitchedAnalog(_cells_V, gain_error_S=gain_s, faults=faults)
+    return Device(analog, sid=SID, rev=REV)
+
+
+#: Analog monitor -> STATC flags it raises (the device's documented mapping, docs/protocol.md
+#: "Diagnostics and flags"); the datapath drives them on mon_flags (STATC bit 32 + k).
+MONITOR_FLAGS = {"thermal_shutdown": ("THSD",), "va_ov": ("VA_OV",), "va_uv": ("VA_UV",),
+                 "vd_ov": ("VD_OV",), "vd_uv": ("VD_UV",), "osc_fault": ("OSCCHK",),
+                 "trim_ecc_corrected": ("CED", "SED"),
+                 "trim_ecc_uncorrectable": ("CMED", "SMED")}  # fmt: skip
+
+
+def mon_flags_word(faults: dict[str, bool]) -> int:
+    """``mon_flags`` for the RTL: STATC bits of the active monitors, shifted down by 32."""
+    fields = {f.name: f.mask for f in LAYOUTS["STATC"].fields}
+    word = 0
+    for key, names in MONITOR_FLAGS.items():
+        if faults.get(key):
+            for n in names:
+                word |= fields[n] >> 32
+    return word
 
 
 @dataclass(frozen=True)
@@ -90,14 +128,16 @@ class Step:
     miso: bytes | None
     state: State
     busy: tuple[int, int] = (0, 0)  # C / S busy at the window's start
+    mon: int = 0  # mon_flags during the step (monitor faults at the window's start)
     abort_bits: int = 0  # > 0: the RTL window ends this many bits into one more byte
 
 
 class Recorder:
     """``transfer`` / ``delay`` for :class:`HostDriver`: runs the model, records the steps."""
 
-    def __init__(self) -> None:
-        self.dev = _make_device()
+    def __init__(self, faults: dict[str, bool] | None = None) -> None:
+        self.faults = dict(faults or {})
+        self.dev = _make_device(self.faults)
         self.chain = DaisyChain([self.dev])
         self.steps: list[Step] = []
         self.initial = self.state()
@@ -119,18 +159,37 @@ class Recorder:
         )
 
     def transfer(self, mosi: bytes) -> bytes:
+        # The RTL gets results between windows only: a host that waits out an internal event
+        # due inside this window (continuous conversions) keeps both sides comparable.
+        t = self.chain.t_s
+        due = self.dev.next_event_s
+        if t <= due < t + self.chain.window_duration_s(len(mosi)):
+            self.delay(due - t + 1e-6)
         busy = (int(self.dev.busy(("C",))), int(self.dev.busy(("S",))))
+        mon = self.mon()
         miso = self.chain.transfer(mosi)
-        self.steps.append(Step(bytes(mosi), miso, self.state(), busy))
+        self.steps.append(Step(bytes(mosi), miso, self.state(), busy, mon))
         return miso
 
     def delay(self, dt_s: float) -> None:
-        self.chain.delay(dt_s)
-        self.steps.append(Step(None, None, self.state()))
+        """Wait; one step per internal event on the way, so every C result the RTL gets is
+        loaded with the monitors as they were when the model converted it."""
+        end = self.chain.t_s + dt_s
+        while (due := self.dev.next_event_s) <= end:
+            mon = mon_flags_word(self.dev.analog.fault_state(due))
+            self.chain.advance_to(due)
+            self.steps.append(Step(None, None, self.state(), mon=mon))
+        self.chain.advance_to(end)
+        self.steps.append(Step(None, None, self.state(), mon=self.mon()))
 
     def aborted(self, mosi: bytes, bits: int) -> None:
         """A window the RTL sees cut ``bits`` into an extra byte; the model sees nothing."""
-        self.steps.append(Step(bytes(mosi), b"\xff" * len(mosi), self.state(), abort_bits=bits))
+        self.steps.append(Step(bytes(mosi), b"\xff" * len(mosi), self.state(), mon=self.mon(),
+                               abort_bits=bits))
+
+    def mon(self) -> int:
+        """mon_flags now: what the datapath would drive from the analog monitors."""
+        return mon_flags_word(self.dev.analog.fault_state(self.chain.t_s))
 
 
 def _expected_strobe(mosi: bytes) -> list[tuple[int, ...]]:
@@ -199,9 +258,19 @@ def directed(rec: Recorder) -> None:
     drv.command("ADSV", DCP=1, OW=2)
     drv.wait(CONV_WAIT_S)
     drv.read_cell_codes("S")
-    drv.read_status("C")
+    # continuous C + S: C-vs-S compares set CSxFLT (channels 2, 9, 12 have S gain errors)
+    drv.start_cell_conversion(rd=True, cont=True)
+    drv.wait(CONV_WAIT_S)
+    _read_everything(drv)
     drv.clear_flags({"CSFLT": 0x0204, "THSD": 1})
     drv.read_status("C")
+    drv.wait(CONV_WAIT_S)
+    drv.read_status("C")
+    drv.clear_flags({"CSFLT": 0xFFFF})
+    drv.read_status("C")
+    drv.start_cell_conversion()  # a single shot ends the continuous job
+    drv.wait(CONV_WAIT_S)
+    _read_everything(drv)
     # FLAG_D forcing: flags set on WRCFGA, survive a CLRFLAG while forced, stay after release
     drv.write_config_a({"FLAG_D": 0xFD, "CTH": 1})
     drv.read_status("CD")
@@ -263,14 +332,43 @@ def directed(rec: Recorder) -> None:
     rec.aborted(build_write_frame(wr, [bytes(6)]), 3)
     rec.aborted(build_write_frame(wr, [bytes(6)])[:9], 5)
     drv.read_config_b()
-    drv.start_cell_conversion()
-    drv.wait(CONV_WAIT_S)
-    drv.read_status("CD")
+    # thresholds exactly on cells 1 (UV) and 2 (OV): not flagged; one step inside: flagged
+    uv, ov = EDGE_THRESHOLDS
+    for d_uv, d_ov in ((0, 0), (1, -1), (-1, 1)):
+        drv.write_config_b({"VUV": (uv + d_uv) & 0xFFF, "VOV": (ov + d_ov) & 0xFFF})
+        drv.start_cell_conversion()
+        drv.wait(CONV_WAIT_S)
+        drv.read_status("D")
     drv.read_cell_codes("C")
 
 
+def monitors(rec: Recorder) -> None:
+    """Monitor flags: latched by STATC/STATD reads and C results, sticky after the monitors
+    clear, cleared by CLRFLAG."""
+    drv = _drv(rec)
+    drv.wakeup()
+    analog = rec.dev.analog
+    assert isinstance(analog, SwitchedAnalog)
+    flags = dict.fromkeys(("THSD", "VA_UV", "CED", "SED", "VD_OV"), 1)
+    for group in ("C", "D"):  # latched by this read, then the monitors go away
+        drv.read_status(group)
+        analog.off_s = rec.chain.t_s + 1e-3
+        drv.wait(2e-3)
+        drv.read_status("C")
+        drv.clear_flags(flags)
+        drv.read_status("C")
+        analog.off_s = math.inf
+    drv.start_cell_conversion()  # latched by the C result
+    analog.off_s = rec.chain.t_s + CONV_WAIT_S
+    drv.wait(CONV_WAIT_S + 1e-3)
+    drv.read_status("DC")
+    drv.write_config_a({"FLAG_D": 0x0C})
+    drv.clear_flags(flags)
+    drv.read_status("C")
+
+
 def random_sequence(rec: Recorder, seed: int, n_ops: int) -> None:
-    """Seeded random valid commands of the RTL subset (single-shot conversions, then a wait)."""
+    """Seeded random valid commands of the RTL subset (conversions: ADCV, then a wait)."""
     rng = random.Random(seed)
     drv = _drv(rec)
     drv.wakeup()
@@ -285,6 +383,7 @@ def random_sequence(rec: Recorder, seed: int, n_ops: int) -> None:
         drv.read_config_a,
         drv.read_config_b,
         lambda: (drv.start_cell_conversion(rd=rng.random() < 0.5, dcp=rng.random() < 0.5,
+                                           cont=rng.random() < 0.3,
                                            rstf=rng.random() < 0.5, ow=rng.randrange(4)),
                  drv.wait(CONV_WAIT_S)),
         lambda: (drv.command("ADSV", DCP=rng.randrange(2), OW=rng.randrange(4)),
@@ -341,15 +440,15 @@ async def _load(dut, prev: State, new: State) -> None:
 
 async def replay(dut, rec: Recorder) -> int:
     """Drive every recorded step into the RTL and compare; returns the number of windows."""
-    from rtl_bench import reset, start_clock
-    from spi_host import SpiHost
+    from rtl_bench import reset
+    from spi_host import SpiHost, start_gpi_clock
 
     for name in ("c_busy", "s_busy", "c_load", "c_codes", "ac_load", "ac_codes", "s_load",
                  "s_codes", "csflt_set", "comp_set", "mon_flags"):  # fmt: skip
         getattr(dut, name).value = 0
     host = SpiHost(dut, CLK_NS, 4)
     dut.csb.value = dut.sck.value = dut.mosi.value = 1
-    await start_clock(dut, CLK_NS)
+    start_gpi_clock(dut, CLK_NS)
     await reset(dut)
     await host.align()
     strobes = Strobes(dut)
@@ -358,6 +457,7 @@ async def replay(dut, rec: Recorder) -> int:
     prev = rec.initial
     n = 0
     for k, st in enumerate(rec.steps):
+        dut.mon_flags.value = st.mon
         if st.mosi is not None:
             n += 1
             dut.c_busy.value, dut.s_busy.value = st.busy
@@ -387,6 +487,13 @@ if cocotb is not None:
         assert n > 150 and rec.dev.command_counter > 0
 
     @cocotb.test()
+    async def monitor_flags_cosim(dut):
+        """Analog monitors on: flags latched by C results and STATC/STATD reads, CLRFLAG."""
+        rec = Recorder({"thermal_shutdown": True, "va_uv": True, "trim_ecc_corrected": True})
+        monitors(rec)
+        await replay(dut, rec)
+
+    @cocotb.test()
     async def random_cosim(dut):
         """Seeded random sequence of valid commands."""
         rec = Recorder()
@@ -401,5 +508,8 @@ def test_afe_spi_core_rtl(request: pytest.FixtureRequest) -> None:
     sources = [RTL_DIR / f"{m}.sv" for m in
                ("pec15", "pec10", "cmd_table", "spi_target", "cmd_decoder", "afe_regfile",
                 "afe_spi_core")]  # fmt: skip
+    # -O1: the wide read muxes are evaluated every clk edge; optimised C++ halves the run time
+    # of this long co-simulation for a few seconds more build (the last -O wins)
     run_bench(request, block="afe_spi_core", test_module="test_afe_spi_core",
-              sources=sources, parameters={"SID": f"48'h{SID:012X}", "REV": f"4'h{REV:X}"})
+              sources=sources, parameters={"SID": f"48'h{SID:012X}", "REV": f"4'h{REV:X}"},
+              build_args=["-CFLAGS", "-O1"])

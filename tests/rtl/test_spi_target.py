@@ -72,13 +72,13 @@ class CoreStub:
 
 
 async def _setup(dut, seed: int):
-    from rtl_bench import reset, start_clock
-    from spi_host import SpiHost
+    from rtl_bench import reset
+    from spi_host import SpiHost, start_gpi_clock
 
     dut.csb.value = 1
     dut.sck.value = 1
     dut.mosi.value = 1
-    await start_clock(dut, CLK_NS)
+    start_gpi_clock(dut, CLK_NS)
     await reset(dut)
     host = SpiHost(dut, CLK_NS, HALF)
     await host.align()
