@@ -15,9 +15,9 @@
 //          n_periods-th time: N = ceil(n_periods 2**P / FTW) samples.
 //
 // Control: start (one clock) clears the accumulators, the phase and the counters and latches
-// ftw, n_periods and x_offset; busy rises. Each x_valid clock while busy accumulates one
-// sample. After the record's last sample: busy falls, done pulses for one clock, the outputs
-// hold until the next start. err (held until the next start, busy low) flags settings the
+// ftw, n_periods and x_offset; busy rises (an x_valid in the start clock is ignored). Each
+// x_valid clock while busy accumulates one sample. After the record's last sample: busy
+// falls, done pulses for one clock, the outputs hold until the next start. err (held until the next start, busy low) flags settings the
 // model rejects: ftw = 0, ftw >= 2**(P-1) (at or above f_odr/2), n_periods = 0, or a record
 // that would pass 2**COUNT_BITS - 1 samples (the record stops there, unfinished).
 //

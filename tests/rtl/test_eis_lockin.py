@@ -103,9 +103,11 @@ if cocotb is not None:
         dut.ftw.value = ftw
         dut.n_periods.value = n_periods
         dut.x_offset.value = to_field(x_offset, FMT.code_bits)
-        dut.x_valid.value = 0
+        dut.x_valid.value = 1  # a sample in the start clock must be ignored
+        dut.x.value = to_field(-32768, FMT.code_bits)
         await RisingEdge(dut.clk)
         dut.start.value = 0
+        dut.x_valid.value = 0
 
     async def _record(dut, rng, name, ftw, k, off, codes, *, gaps=0.0, check_lut=False):
         """Run one record; compare with the model; returns the number of samples taken."""
