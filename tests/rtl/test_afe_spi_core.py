@@ -79,6 +79,9 @@ class SwitchedAnalog(IdealAnalog):
         return super().fault_state(t_s) if t_s < self.off_s else {}
 
 
+_COMP_MASK = next(f.mask for f in LAYOUTS["STATC"].fields if f.name == "COMP")
+
+
 def _make_device(faults: dict[str, bool] | None = None) -> Device:
     gain_s = np.zeros(16)
     gain_s[[2, 9]] = 0.02  # S - C ~ 20-60 mV: flagged for some CTH settings
@@ -115,6 +118,7 @@ class State:
     sv: tuple[int, ...]
     ac: tuple[int, ...]
     csflt: int
+    comp: int  # STATC COMP (comparator fault, sticky, not clearable)
     cc: int
     cfga: int
     cfgb: int
@@ -147,12 +151,14 @@ class Recorder:
         # CUR bytes 4-5 carry the C conversion counter of the latest result (a read without
         # side effects; 13 bits fit); config_snapshot()[2] is the sticky STATC word.
         ct = int.from_bytes(d.register("CUR")[4:6], "little")
+        statc = d.config_snapshot()[2]
         return State(
             ct=ct,
             cv=tuple(int(c) for c in d.codes("CV")),
             sv=tuple(int(c) for c in d.codes("SV")),
             ac=tuple(int(c) for c in d.codes("AC")),
-            csflt=d.config_snapshot()[2] & 0xFFFF,
+            csflt=statc & 0xFFFF,
+            comp=int(bool(statc & _COMP_MASK)),
             cc=d.command_counter,
             cfga=int.from_bytes(d.register("CFGA"), "little"),
             cfgb=int.from_bytes(d.register("CFGB"), "little"),
@@ -365,6 +371,17 @@ def monitors(rec: Recorder) -> None:
     drv.write_config_a({"FLAG_D": 0x0C})
     drv.clear_flags(flags)
     drv.read_status("C")
+    # comparator fault (the model's inject["comp_logic"]): COMP survives CLRFLAG
+    rec.dev.inject["comp_logic"] = True
+    drv.start_cell_conversion(rd=True, cont=True)
+    drv.wait(2 * CONV_WAIT_S)  # the first S result has fewer than 8 C results before it
+    drv.read_status("C")
+    drv.clear_flags({f.name: f.max for f in LAYOUTS["CLRFLAG"].fields})
+    drv.read_status("C")
+    rec.dev.inject["comp_logic"] = False
+    drv.start_cell_conversion()
+    drv.wait(CONV_WAIT_S)
+    drv.read_status("C")
 
 
 def random_sequence(rec: Recorder, seed: int, n_ops: int) -> None:
@@ -434,8 +451,9 @@ async def _load(dut, prev: State, new: State) -> None:
     if new.ac != prev.ac:
         await _pulse(dut, "ac_load", ac_codes=_pack(new.ac))
     set_bits = new.csflt & ~prev.csflt
-    if new.sv != prev.sv or set_bits:
-        await _pulse(dut, "s_load", s_codes=_pack(new.sv), csflt_set=set_bits)
+    new_comp = new.comp & ~prev.comp
+    if new.sv != prev.sv or set_bits or new_comp:
+        await _pulse(dut, "s_load", s_codes=_pack(new.sv), csflt_set=set_bits, comp_set=new_comp)
 
 
 async def replay(dut, rec: Recorder) -> int:
