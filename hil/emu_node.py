@@ -190,6 +190,7 @@ class CanNodeService:
         self.late_cycles = 0
         self.max_late_s = 0.0
         self.other_frames = 0  # decodable but not control (e.g. another emulator's telemetry)
+        self.internal_errors = 0  # the emulator raised while applying or reading
         self.can_log: CanLogWriter | None = None  # closed by shutdown() when set
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -225,6 +226,7 @@ class CanNodeService:
             "rejected": self.node.rejected,
             "last_reject": self.node.last_reject,
             "other_frames": self.other_frames,
+            "internal_errors": self.internal_errors,
             "telemetry_cycles": self.cycles,
             "late_cycles": self.late_cycles,
             "max_late_s": round(self.max_late_s, 6),
@@ -239,7 +241,10 @@ class CanNodeService:
         while not self._stop.is_set():
             now = self.clock()
             if now >= due:
-                self._publish(now - due)
+                try:
+                    self._publish(now - due)
+                except Exception as exc:  # as above: one bad cycle, not a dead node
+                    self._internal(exc)
                 # next cycle on the grid; a cycle missed entirely is skipped, not sent twice
                 due += self.period_s * max(1, math.ceil((now - due) / self.period_s))
             errors = port.stats.bus_errors
@@ -256,11 +261,19 @@ class CanNodeService:
             if frame.name not in CONTROL_MESSAGES:
                 self.other_frames += 1
                 continue
-            with self.lock:
-                self.sync()
-                ok = self.node.handle(frame)
+            try:
+                with self.lock:
+                    self.sync()
+                    ok = self.node.handle(frame)
+            except Exception as exc:  # the emulator raised: report it, keep the node alive
+                self._internal(exc)
+                continue
             if not ok:
                 self._report("rejected", self.node.rejected, self.node.last_reject)
+
+    def _internal(self, exc: Exception) -> None:
+        self.internal_errors += 1
+        self._report("emulator error", self.internal_errors, f"{type(exc).__name__}: {exc}")
 
     def _publish(self, late_s: float) -> None:
         with self.lock:

@@ -97,7 +97,10 @@ class CellForcing:
         module.sample = self._sample  # type: ignore[method-assign]
 
     def _sample(self, t_s: float) -> PackSample:
-        s = self._inner(t_s)
+        # A stimulus applied at the chain's "now" (Rig._sync) may have moved the module past the
+        # middle of a conversion still running; that conversion then reads the module as of
+        # now (at most one conversion, a few ms, late) instead of asking it to go back in time.
+        s = self._inner(max(t_s, self.module.t_s))
         if not self.forced_V:
             return s
         sense = s.sense_voltage_V.copy()

@@ -121,3 +121,18 @@ def test_telemetry_frames_carry_true_and_measured_cells(setup) -> None:
     meas_V = np.array([c.signals["MeasCellVoltage_V"] for c in cells])  # type: ignore[union-attr]
     np.testing.assert_allclose(true_V, rig.true_cells_V(), atol=1e-4)  # 0.1 mV signal LSB
     np.testing.assert_allclose(meas_V, measured, atol=1e-4)
+
+
+def test_stimulus_during_a_running_conversion_does_not_break_it(setup) -> None:
+    """Wall pace applies CAN control at "now", which can fall inside a conversion window: the
+    conversion must still complete (it reads the module as of now), not ask it to go back."""
+    rig, node, port, host = setup
+    host.start_cell_conversion()  # single shot, C-ADC 1 ms (REFERENCE 2.1)
+    rig.chain.delay(0.8e-3)  # past the window's middle
+    port.send("EMU_Control", {"PackCurrent_A": 100.0, "AmbientTemp_degC": 40.0,
+                              "ControlCounter": 2})  # fmt: skip
+    _deliver(node)
+    assert node.applied == 1
+    host.wait(2e-3)
+    v = host.read_cells()
+    assert np.all((v > 2.5) & (v < 3.65))  # a plausible LFP reading, no SourceError
