@@ -38,83 +38,81 @@ module cmd_table (
     localparam logic [3:0] G_CFGA = 4'd1, G_CFGB = 4'd2, G_CV = 4'd3, G_SV = 4'd4, G_AC = 4'd5,
                            G_STATC = 4'd6, G_STATD = 4'd7, G_STATE = 4'd8, G_SID = 4'd9;
 
-    typedef struct packed {
-        logic [10:0] base;
-        logic [10:0] pmask;
-        logic [1:0]  kind;
-        logic [3:0]  code;
-        logic [4:0]  offset;
-        logic [5:0]  len;
-        logic        inc;
-        logic        rst;
-    } entry_t;
-
+    // Entry layout, MSB first: base[10:0], pmask[10:0], kind[1:0], code[3:0], offset[4:0],
+    // len[5:0], inc, rst (41 bits).
+    localparam int ENTRY_W = 41;
     localparam int N = 41;
-    // (base, parameter mask, kind, code, offset, len, inc, rst); opcodes: docs/protocol.md
-    // "Opcode table" (REF, FOX, ADI-LIB). Parameter masks: ADCV RD|CONT|DCP|RSTF|OW = 0x197,
-    // ADSV CONT|DCP|OW = 0x093, RDSTATC ERR = 0x040.
-    localparam entry_t TABLE [N] = '{
-        '{11'h260, 11'h197, K_ACT,  A_ADCV,    5'd0,  6'd0,  1'b1, 1'b0},  // ADCV
-        '{11'h168, 11'h093, K_ACT,  A_ADSV,    5'd0,  6'd0,  1'b1, 1'b0},  // ADSV
-        '{11'h711, 11'h000, K_ACT,  A_CLRCELL, 5'd0,  6'd0,  1'b1, 1'b0},  // CLRCELL
-        '{11'h716, 11'h000, K_ACT,  A_CLRSPIN, 5'd0,  6'd0,  1'b1, 1'b0},  // CLRSPIN
-        '{11'h715, 11'h000, K_ACT,  A_CLOVUV,  5'd0,  6'd0,  1'b1, 1'b0},  // CLOVUV
-        '{11'h028, 11'h000, K_ACT,  A_MUTE,    5'd0,  6'd0,  1'b1, 1'b0},  // MUTE
-        '{11'h029, 11'h000, K_ACT,  A_UNMUTE,  5'd0,  6'd0,  1'b1, 1'b0},  // UNMUTE
-        '{11'h02E, 11'h000, K_ACT,  A_RSTCC,   5'd0,  6'd0,  1'b0, 1'b1},  // RSTCC
-        '{11'h001, 11'h000, K_WR,   W_CFGA,    5'd0,  6'd6,  1'b1, 1'b0},  // WRCFGA
-        '{11'h024, 11'h000, K_WR,   W_CFGB,    5'd0,  6'd6,  1'b1, 1'b0},  // WRCFGB
-        '{11'h717, 11'h000, K_WR,   W_CLRFLAG, 5'd0,  6'd6,  1'b1, 1'b0},  // CLRFLAG
-        '{11'h718, 11'h000, K_POLL, P_ADC,     5'd0,  6'd0,  1'b0, 1'b0},  // PLADC
-        '{11'h71C, 11'h000, K_POLL, P_CADC,    5'd0,  6'd0,  1'b0, 1'b0},  // PLCADC
-        '{11'h71D, 11'h000, K_POLL, P_SADC,    5'd0,  6'd0,  1'b0, 1'b0},  // PLSADC
-        '{11'h002, 11'h000, K_RD,   G_CFGA,    5'd0,  6'd6,  1'b0, 1'b0},  // RDCFGA
-        '{11'h026, 11'h000, K_RD,   G_CFGB,    5'd0,  6'd6,  1'b0, 1'b0},  // RDCFGB
-        '{11'h004, 11'h000, K_RD,   G_CV,      5'd0,  6'd6,  1'b0, 1'b0},  // RDCVA
-        '{11'h006, 11'h000, K_RD,   G_CV,      5'd6,  6'd6,  1'b0, 1'b0},  // RDCVB
-        '{11'h008, 11'h000, K_RD,   G_CV,      5'd12, 6'd6,  1'b0, 1'b0},  // RDCVC
-        '{11'h00A, 11'h000, K_RD,   G_CV,      5'd18, 6'd6,  1'b0, 1'b0},  // RDCVD
-        '{11'h009, 11'h000, K_RD,   G_CV,      5'd24, 6'd6,  1'b0, 1'b0},  // RDCVE
-        '{11'h00B, 11'h000, K_RD,   G_CV,      5'd30, 6'd6,  1'b0, 1'b0},  // RDCVF
-        '{11'h00C, 11'h000, K_RD,   G_CV,      5'd0,  6'd32, 1'b0, 1'b0},  // RDCVALL
-        '{11'h003, 11'h000, K_RD,   G_SV,      5'd0,  6'd6,  1'b0, 1'b0},  // RDSVA
-        '{11'h005, 11'h000, K_RD,   G_SV,      5'd6,  6'd6,  1'b0, 1'b0},  // RDSVB
-        '{11'h007, 11'h000, K_RD,   G_SV,      5'd12, 6'd6,  1'b0, 1'b0},  // RDSVC
-        '{11'h00D, 11'h000, K_RD,   G_SV,      5'd18, 6'd6,  1'b0, 1'b0},  // RDSVD
-        '{11'h00E, 11'h000, K_RD,   G_SV,      5'd24, 6'd6,  1'b0, 1'b0},  // RDSVE
-        '{11'h00F, 11'h000, K_RD,   G_SV,      5'd30, 6'd6,  1'b0, 1'b0},  // RDSVF
-        '{11'h010, 11'h000, K_RD,   G_SV,      5'd0,  6'd32, 1'b0, 1'b0},  // RDSVALL
-        '{11'h044, 11'h000, K_RD,   G_AC,      5'd0,  6'd6,  1'b0, 1'b0},  // RDACA
-        '{11'h046, 11'h000, K_RD,   G_AC,      5'd6,  6'd6,  1'b0, 1'b0},  // RDACB
-        '{11'h048, 11'h000, K_RD,   G_AC,      5'd12, 6'd6,  1'b0, 1'b0},  // RDACC
-        '{11'h04A, 11'h000, K_RD,   G_AC,      5'd18, 6'd6,  1'b0, 1'b0},  // RDACD
-        '{11'h049, 11'h000, K_RD,   G_AC,      5'd24, 6'd6,  1'b0, 1'b0},  // RDACE
-        '{11'h04B, 11'h000, K_RD,   G_AC,      5'd30, 6'd6,  1'b0, 1'b0},  // RDACF
-        '{11'h04C, 11'h000, K_RD,   G_AC,      5'd0,  6'd32, 1'b0, 1'b0},  // RDACALL
-        '{11'h032, 11'h040, K_RD,   G_STATC,   5'd0,  6'd6,  1'b0, 1'b0},  // RDSTATC (ERR)
-        '{11'h033, 11'h000, K_RD,   G_STATD,   5'd0,  6'd6,  1'b0, 1'b0},  // RDSTATD
-        '{11'h034, 11'h000, K_RD,   G_STATE,   5'd0,  6'd6,  1'b0, 1'b0},  // RDSTATE
-        '{11'h02C, 11'h000, K_RD,   G_SID,     5'd0,  6'd6,  1'b0, 1'b0}   // RDSID
-    };
 
-    entry_t e;
+    // (base, parameter mask, kind, code, offset, len, inc, rst) per entry; opcodes:
+    // docs/protocol.md "Opcode table" (REF, FOX, ADI-LIB). Parameter masks: ADCV
+    // RD|CONT|DCP|RSTF|OW = 0x197, ADSV CONT|DCP|OW = 0x093, RDSTATC ERR = 0x040. A case ROM
+    // rather than a parameter array of structs, so Icarus 11 reads it too.
+    function automatic logic [ENTRY_W-1:0] entry(input int i);
+        case (i)
+             0: entry = {11'h260, 11'h197, K_ACT,  A_ADCV,    5'd0,  6'd0,  1'b1, 1'b0};  // ADCV
+             1: entry = {11'h168, 11'h093, K_ACT,  A_ADSV,    5'd0,  6'd0,  1'b1, 1'b0};  // ADSV
+             2: entry = {11'h711, 11'h000, K_ACT,  A_CLRCELL, 5'd0,  6'd0,  1'b1, 1'b0};  // CLRCELL
+             3: entry = {11'h716, 11'h000, K_ACT,  A_CLRSPIN, 5'd0,  6'd0,  1'b1, 1'b0};  // CLRSPIN
+             4: entry = {11'h715, 11'h000, K_ACT,  A_CLOVUV,  5'd0,  6'd0,  1'b1, 1'b0};  // CLOVUV
+             5: entry = {11'h028, 11'h000, K_ACT,  A_MUTE,    5'd0,  6'd0,  1'b1, 1'b0};  // MUTE
+             6: entry = {11'h029, 11'h000, K_ACT,  A_UNMUTE,  5'd0,  6'd0,  1'b1, 1'b0};  // UNMUTE
+             7: entry = {11'h02E, 11'h000, K_ACT,  A_RSTCC,   5'd0,  6'd0,  1'b0, 1'b1};  // RSTCC
+             8: entry = {11'h001, 11'h000, K_WR,   W_CFGA,    5'd0,  6'd6,  1'b1, 1'b0};  // WRCFGA
+             9: entry = {11'h024, 11'h000, K_WR,   W_CFGB,    5'd0,  6'd6,  1'b1, 1'b0};  // WRCFGB
+            10: entry = {11'h717, 11'h000, K_WR,   W_CLRFLAG, 5'd0,  6'd6,  1'b1, 1'b0};  // CLRFLAG
+            11: entry = {11'h718, 11'h000, K_POLL, P_ADC,     5'd0,  6'd0,  1'b0, 1'b0};  // PLADC
+            12: entry = {11'h71C, 11'h000, K_POLL, P_CADC,    5'd0,  6'd0,  1'b0, 1'b0};  // PLCADC
+            13: entry = {11'h71D, 11'h000, K_POLL, P_SADC,    5'd0,  6'd0,  1'b0, 1'b0};  // PLSADC
+            14: entry = {11'h002, 11'h000, K_RD,   G_CFGA,    5'd0,  6'd6,  1'b0, 1'b0};  // RDCFGA
+            15: entry = {11'h026, 11'h000, K_RD,   G_CFGB,    5'd0,  6'd6,  1'b0, 1'b0};  // RDCFGB
+            16: entry = {11'h004, 11'h000, K_RD,   G_CV,      5'd0,  6'd6,  1'b0, 1'b0};  // RDCVA
+            17: entry = {11'h006, 11'h000, K_RD,   G_CV,      5'd6,  6'd6,  1'b0, 1'b0};  // RDCVB
+            18: entry = {11'h008, 11'h000, K_RD,   G_CV,      5'd12, 6'd6,  1'b0, 1'b0};  // RDCVC
+            19: entry = {11'h00A, 11'h000, K_RD,   G_CV,      5'd18, 6'd6,  1'b0, 1'b0};  // RDCVD
+            20: entry = {11'h009, 11'h000, K_RD,   G_CV,      5'd24, 6'd6,  1'b0, 1'b0};  // RDCVE
+            21: entry = {11'h00B, 11'h000, K_RD,   G_CV,      5'd30, 6'd6,  1'b0, 1'b0};  // RDCVF
+            22: entry = {11'h00C, 11'h000, K_RD,   G_CV,      5'd0,  6'd32, 1'b0, 1'b0};  // RDCVALL
+            23: entry = {11'h003, 11'h000, K_RD,   G_SV,      5'd0,  6'd6,  1'b0, 1'b0};  // RDSVA
+            24: entry = {11'h005, 11'h000, K_RD,   G_SV,      5'd6,  6'd6,  1'b0, 1'b0};  // RDSVB
+            25: entry = {11'h007, 11'h000, K_RD,   G_SV,      5'd12, 6'd6,  1'b0, 1'b0};  // RDSVC
+            26: entry = {11'h00D, 11'h000, K_RD,   G_SV,      5'd18, 6'd6,  1'b0, 1'b0};  // RDSVD
+            27: entry = {11'h00E, 11'h000, K_RD,   G_SV,      5'd24, 6'd6,  1'b0, 1'b0};  // RDSVE
+            28: entry = {11'h00F, 11'h000, K_RD,   G_SV,      5'd30, 6'd6,  1'b0, 1'b0};  // RDSVF
+            29: entry = {11'h010, 11'h000, K_RD,   G_SV,      5'd0,  6'd32, 1'b0, 1'b0};  // RDSVALL
+            30: entry = {11'h044, 11'h000, K_RD,   G_AC,      5'd0,  6'd6,  1'b0, 1'b0};  // RDACA
+            31: entry = {11'h046, 11'h000, K_RD,   G_AC,      5'd6,  6'd6,  1'b0, 1'b0};  // RDACB
+            32: entry = {11'h048, 11'h000, K_RD,   G_AC,      5'd12, 6'd6,  1'b0, 1'b0};  // RDACC
+            33: entry = {11'h04A, 11'h000, K_RD,   G_AC,      5'd18, 6'd6,  1'b0, 1'b0};  // RDACD
+            34: entry = {11'h049, 11'h000, K_RD,   G_AC,      5'd24, 6'd6,  1'b0, 1'b0};  // RDACE
+            35: entry = {11'h04B, 11'h000, K_RD,   G_AC,      5'd30, 6'd6,  1'b0, 1'b0};  // RDACF
+            36: entry = {11'h04C, 11'h000, K_RD,   G_AC,      5'd0,  6'd32, 1'b0, 1'b0};  // RDACALL
+            37: entry = {11'h032, 11'h040, K_RD,   G_STATC,   5'd0,  6'd6,  1'b0, 1'b0};  // RDSTATC (ERR)
+            38: entry = {11'h033, 11'h000, K_RD,   G_STATD,   5'd0,  6'd6,  1'b0, 1'b0};  // RDSTATD
+            39: entry = {11'h034, 11'h000, K_RD,   G_STATE,   5'd0,  6'd6,  1'b0, 1'b0};  // RDSTATE
+            40: entry = {11'h02C, 11'h000, K_RD,   G_SID,     5'd0,  6'd6,  1'b0, 1'b0};  // RDSID
+            default: entry = '0;
+        endcase
+    endfunction
+
+    logic [ENTRY_W-1:0] e, t;
 
     // At most one entry matches (the model's decode table has no collisions); OR-reduce.
     always_comb begin
         e   = '0;
         hit = 1'b0;
         for (int i = 0; i < N; i++) begin
-            if ((opcode & ~TABLE[i].pmask) == TABLE[i].base) begin
-                e   = e | TABLE[i];
+            t = entry(i);
+            if ((opcode & ~t[29:19]) == t[40:30]) begin
+                e   = e | t;
                 hit = 1'b1;
             end
         end
     end
 
-    assign kind   = e.kind;
-    assign code   = e.code;
-    assign offset = e.offset;
-    assign len    = e.len;
-    assign inc_cc = e.inc;
-    assign rst_cc = e.rst;
+    assign kind   = e[18:17];
+    assign code   = e[16:13];
+    assign offset = e[12:8];
+    assign len    = e[7:2];
+    assign inc_cc = e[1];
+    assign rst_cc = e[0];
 endmodule
