@@ -279,3 +279,11 @@ def test_record_length_and_input_checks() -> None:
         lockin_accumulate(np.zeros((1 << 10, 1)), 1 << 40, 0, LockinFormat(count_bits=10))
     with pytest.raises(ValueError, match="n_samples"):
         lockin_phasor(0, 0, 0)
+    with pytest.raises(ValueError, match="integer codes"):
+        lockin_accumulate([[1.5]], 1 << 40)
+    with pytest.raises(ValueError, match="integer codes"):
+        lockin_accumulate([[1]], 1 << 40, np.nan)
+    with pytest.raises(ValueError, match="time axis"):
+        lockin_accumulate(5, 1 << 40)
+    # integer-valued floats are codes
+    assert lockin_accumulate([[2.0]], 1 << 40, 1.0).acc_i.tolist() == [32767]

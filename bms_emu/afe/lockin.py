@@ -282,6 +282,15 @@ def _lut_sin(m: IntArray, fmt: LockinFormat) -> IntArray:
     return np.where(q >= 2, -mag, mag)
 
 
+def _as_codes(x: ArrayLike, what: str) -> IntArray:
+    """Integer codes as int64; non-integer values are an error, not a silent truncation."""
+    a = np.asarray(x)
+    if a.dtype.kind not in "iub":
+        if a.dtype.kind != "f" or not np.all(np.isfinite(a)) or np.any(a != np.floor(a)):
+            raise ValueError(f"{what} must be integer codes")
+    return a.astype(np.int64)
+
+
 def _check_codes(x: IntArray, fmt: LockinFormat, what: str) -> None:
     lo, hi = signed_range(fmt.code_bits)
     if x.size and (x.min() < lo or x.max() > hi):
@@ -314,10 +323,10 @@ def lockin_accumulate(
     >>> (r.acc_i.tolist(), r.acc_q.tolist(), r.n_samples)   # cos = A, 0, -A, 0
     ([65534], [0], 4)
     """
-    x = np.asarray(x_codes, dtype=np.int64)
+    x = _as_codes(x_codes, "codes")
     if x.ndim < 1:
         raise ValueError("x_codes needs a time axis (axis 0)")
-    off = np.broadcast_to(np.asarray(x_offset, dtype=np.int64), x.shape[1:])
+    off = np.broadcast_to(_as_codes(x_offset, "x_offset"), x.shape[1:])
     _check_codes(x, fmt, "codes")
     _check_codes(off, fmt, "x_offset")
     n = x.shape[0]
