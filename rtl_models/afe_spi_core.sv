@@ -15,7 +15,13 @@
 //                       per conversion result (afe_regfile); mon_flags: live analog monitors in
 //                       STATC byte 4-5 bit order;
 //   configuration out   cfga / cfgb (the 6-byte groups as read), cth, fc, refon, dcc, mute, and
-//                       the sticky csflt bits.
+//                       the sticky csflt bits;
+//   flag clears out     clrflag: one-clk pulse when a CLRFLAG write is applied, with
+//                       clrflag_data (its 6 data bytes, CLRFLAG layout: CSxFLT bits 0-15, STATC
+//                       byte 4-5 flags at 32-47), so sticky flags kept in the datapath can be
+//                       cleared bit by bit like the register file's. Feed csflt_set with the
+//                       per-compare mismatch mask, not with a sticky copy: re-ORing a sticky
+//                       mask would undo a CLRFLAG.
 //   observation         cc: the 6-bit command counter.
 //
 // Parameters: SID (48-bit serial ID read by RDSID), REV (STATE revision nibble).
@@ -60,8 +66,11 @@ module afe_spi_core #(
     output logic [15:0]  dcc,
     output logic         mute,
     output logic [15:0]  csflt,
+    output logic         clrflag,
+    output logic [47:0]  clrflag_data,
     output logic [5:0]   cc
 );
+    localparam logic [3:0] W_CLRFLAG = 4'd3;  // cmd_table write code
     logic         start, stop, partial, rx_valid, tx_load;
     logic [7:0]   rx_byte, tx_byte;
     logic         wr_en, act_en, rd_strobe;
@@ -69,6 +78,9 @@ module afe_spi_core #(
     logic [4:0]   rd_offset;
     logic [47:0]  wr_data;
     logic [255:0] rd_data;
+
+    assign clrflag      = wr_en && wr_code == W_CLRFLAG;
+    assign clrflag_data = wr_data;
 
     spi_target u_spi (
         .clk, .rst_n, .csb, .sck, .mosi, .miso,

@@ -210,6 +210,16 @@ def _expected_strobe(mosi: bytes) -> list[tuple[int, ...]]:
     return [(int(is_adcv), p.get("RD", 0), p["CONT"], p["DCP"], p.get("RSTF", 0), p["OW"])]
 
 
+def _expected_clear(mosi: bytes, counter_moved: bool) -> list[int]:
+    """clrflag_data the RTL must pulse: a CLRFLAG the model applied (its counter moved) clears
+    with the data of the window's last block."""
+    if not counter_moved or len(mosi) < 12 or not check_pec15(mosi[:4]):
+        return []
+    if (mosi[0] << 8) | mosi[1] != COMMANDS["CLRFLAG"].opcode:
+        return []
+    return [int.from_bytes(mosi[-8:-2], "little")]
+
+
 def _pack(codes: tuple[int, ...]) -> int:
     word = 0
     for i, c in enumerate(codes):
@@ -420,11 +430,20 @@ def random_sequence(rec: Recorder, seed: int, n_ops: int) -> None:
 
 
 class Strobes:
-    """Collects (is_adcv, rd, cont, dcp, rstf, ow) for every conversion-start strobe."""
+    """Collects (is_adcv, rd, cont, dcp, rstf, ow) for every conversion-start strobe and the
+    data of every ``clrflag`` pulse."""
 
     def __init__(self, dut) -> None:
         self.dut = dut
         self.seen: list[tuple[int, ...]] = []
+        self.clears: list[int] = []
+
+    async def watch_clrflag(self) -> None:
+        d = self.dut
+        while True:
+            await RisingEdge(d.clrflag)
+            await ReadOnly()
+            self.clears.append(int(d.clrflag_data.value))
 
     async def watch(self, sig, is_adcv: int) -> None:
         d = self.dut
@@ -472,6 +491,7 @@ async def replay(dut, rec: Recorder) -> int:
     strobes = Strobes(dut)
     cocotb.start_soon(strobes.watch(dut.adcv_start, 1))
     cocotb.start_soon(strobes.watch(dut.adsv_start, 0))
+    cocotb.start_soon(strobes.watch_clrflag())
     prev = rec.initial
     n = 0
     for k, st in enumerate(rec.steps):
@@ -480,11 +500,14 @@ async def replay(dut, rec: Recorder) -> int:
             n += 1
             dut.c_busy.value, dut.s_busy.value = st.busy
             strobes.seen.clear()
+            strobes.clears.clear()
             miso = await host.transfer(st.mosi, extra_bits=st.abort_bits)
             where = f"step {k}: MOSI {st.mosi.hex()}"
             assert miso == st.miso, f"{where}: RTL MISO {miso.hex()}, model {st.miso.hex()}"
             want = _expected_strobe(st.mosi)
             assert strobes.seen == want, f"{where}: strobes {strobes.seen}, model {want}"
+            want_clr = _expected_clear(st.mosi, st.state.cc != prev.cc)
+            assert strobes.clears == want_clr, f"{where}: clrflag {strobes.clears}, {want_clr}"
             assert int(dut.cc.value) == st.state.cc, f"{where}: counter {int(dut.cc.value)}"
             assert int(dut.cfga.value) == st.state.cfga, f"{where}: CFGA differs"
             assert int(dut.cfgb.value) == st.state.cfgb, f"{where}: CFGB differs"
