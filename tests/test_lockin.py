@@ -15,6 +15,8 @@ import pytest
 from bms_emu.afe.lockin import (
     LockinFormat,
     amplitude_phase,
+    drift_corrected_phasor,
+    drift_error_bound,
     error_bound,
     frequency_resolution_Hz,
     lockin_accumulate,
@@ -34,15 +36,18 @@ ENGINE_F_HZ = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
 
 def _scalar_lockin(x: list[list[int]], ftw: int, offset: list[int], fmt: LockinFormat
-                   ) -> tuple[list[int], list[int]]:
-    """Reference: one sample at a time in Python ints, sine from the full-wave formula."""
+                   ) -> tuple[list[int], list[int], list[int], list[int]]:
+    """Reference: one sample at a time in Python ints, sine from the full-wave formula.
+
+    Returns acc_i, acc_q, sum d, sum n d per channel.
+    """
     p, l_bits = fmt.phase_bits, fmt.lut_addr_bits
     shift = p - l_bits
     a = fmt.amplitude
     n_ch = len(offset)
-    acc_i, acc_q = [0] * n_ch, [0] * n_ch
+    acc_i, acc_q, s0, s1 = [0] * n_ch, [0] * n_ch, [0] * n_ch, [0] * n_ch
     phase = 0
-    for row in x:
+    for n, row in enumerate(x):
         m = ((phase + (1 << (shift - 1))) >> shift) % (1 << l_bits)
         s = math.floor(a * math.sin(2 * math.pi * m / (1 << l_bits)) + 0.5)
         c = math.floor(a * math.cos(2 * math.pi * m / (1 << l_bits)) + 0.5)
@@ -50,8 +55,10 @@ def _scalar_lockin(x: list[list[int]], ftw: int, offset: list[int], fmt: LockinF
             d = row[ch] - offset[ch]
             acc_i[ch] += d * c
             acc_q[ch] += d * s
+            s0[ch] += d
+            s1[ch] += n * d
         phase = (phase + ftw) % (1 << p)
-    return acc_i, acc_q
+    return acc_i, acc_q, s0, s1
 
 
 def _tone_codes(n: int, f_Hz: float, f_odr_Hz: float, amp: float, phi: float, dc: int,
@@ -124,14 +131,16 @@ def test_vectorised_path_equals_the_scalar_reference() -> None:
         x[:5] = [[-32768, 32767, 0]] * 5  # the extremes
         off = rng.integers(-32768, 32768, 3)
         r = lockin_accumulate(x, ftw, off)
-        want_i, want_q = _scalar_lockin(x.tolist(), ftw, off.tolist(), FMT)
-        assert r.acc_i.tolist() == want_i and r.acc_q.tolist() == want_q and r.n_samples == n
+        want = _scalar_lockin(x.tolist(), ftw, off.tolist(), FMT)
+        got = (r.acc_i.tolist(), r.acc_q.tolist(), r.sum_d.tolist(), r.sum_nd.tolist())
+        assert got == want and r.n_samples == n
     # across the model's internal chunk boundary (65536 samples), one channel
     n = 70_000
     ftw = tuning_word(0.37, 16.0)
     x = rng.integers(-32768, 32768, (n, 1))
     r = lockin_accumulate(x, ftw, [123])
-    assert (r.acc_i.tolist(), r.acc_q.tolist()) == _scalar_lockin(x.tolist(), ftw, [123], FMT)
+    got = (r.acc_i.tolist(), r.acc_q.tolist(), r.sum_d.tolist(), r.sum_nd.tolist())
+    assert got == _scalar_lockin(x.tolist(), ftw, [123], FMT)
 
 
 def test_population_shape_equals_one_channel_at_a_time() -> None:
@@ -146,6 +155,7 @@ def test_population_shape_equals_one_channel_at_a_time() -> None:
         for c in range(5):
             one = lockin_accumulate(x[:, d, c], ftw, off[d, c])
             assert (one.acc_i[()], one.acc_q[()]) == (r.acc_i[d, c], r.acc_q[d, c])
+            assert (one.sum_d[()], one.sum_nd[()]) == (r.sum_d[d, c], r.sum_nd[d, c])
 
 
 @pytest.mark.parametrize(
@@ -248,6 +258,12 @@ def test_accumulator_width_holds_the_worst_case_and_is_not_wider_than_needed() -
         assert worst < 1 << (fmt.acc_bits - 1)
         assert worst >= 1 << (fmt.acc_bits - 2)  # one bit fewer would not hold it
     assert FMT.acc_bits == 57 and LockinFormat(code_bits=22).acc_bits == 63
+    for fmt in (FMT, LockinFormat(code_bits=22, count_bits=21)):  # the drift moments
+        n, dmax = fmt.max_samples, (1 << fmt.code_bits) - 1
+        assert (1 << (fmt.sum_d_bits - 2)) <= n * dmax < 1 << (fmt.sum_d_bits - 1)
+        s1 = dmax * n * (n - 1) // 2
+        assert (1 << (fmt.sum_nd_bits - 2)) <= s1 < 1 << (fmt.sum_nd_bits - 1)
+    assert FMT.sum_d_bits == 42 and FMT.sum_nd_bits == 66
     with pytest.raises(ValueError, match="63"):
         LockinFormat(code_bits=23)
     # adversarial full-length record: full-scale codes with the sign of cos, every sample
@@ -259,6 +275,9 @@ def test_accumulator_width_holds_the_worst_case_and_is_not_wider_than_needed() -
     r = lockin_accumulate(x[:, None], ftw, 0, fmt)
     exact = sum(int(a) * int(b) for a, b in zip(x.tolist(), cos.tolist(), strict=True))
     assert int(r.acc_i[0]) == exact
+    # the first moment of a full-scale constant over the longest record: beyond int64 widths
+    r = lockin_accumulate(np.full((n, 1), 32767), ftw, -32768, fmt)
+    assert r.sum_nd[0] == 65535 * n * (n - 1) // 2 and r.sum_d[0] == 65535 * n
     assert 1 << (fmt.acc_bits - 3) <= exact < 1 << (fmt.acc_bits - 1)
 
 
@@ -287,3 +306,51 @@ def test_record_length_and_input_checks() -> None:
         lockin_accumulate(5, 1 << 40)
     # integer-valued floats are codes
     assert lockin_accumulate([[2.0]], 1 << 40, 1.0).acc_i.tolist() == [32767]
+
+
+@pytest.mark.parametrize(
+    ("f_odr", "f", "k"), [(16.0, 1.0, 3), (16.0, 0.2, 3), (16.0, 0.01, 3), (1000.0, 0.01, 3),
+                          (16.0, 0.03, 3), (17.0, 1.0, 5)],
+)
+def test_drift_corrected_phasor_equals_the_float_sine_plus_drift_fit(f_odr: float, f: float,
+                                                                     k: int) -> None:
+    """Tone + linear drift + curvature + noise: the closed form from the four accumulators
+    matches fit_tone(poly_degree=1) (float least squares) within the derived bound, and with
+    an exactly linear drift it recovers the tone that the plain lock-in misses."""
+    from bms_emu.afe.eis import fit_tone
+
+    rng = np.random.default_rng(int(f * 100) + k)
+    ftw = tuning_word(f, f_odr)
+    n = record_samples(ftw, k)
+    t = np.arange(n) / f_odr
+    amp, phi = 150.0, float(rng.uniform(-np.pi, np.pi))
+    slope = 2000.0 / n  # 2000 codes of drift over the record: 13x the tone
+    y = (7000.0 + slope * np.arange(n) + 300.0 * (2 * np.arange(n) / n - 1) ** 2
+         + amp * np.cos(2 * np.pi * f * t + phi) + rng.normal(0.0, 2.0, n))
+    x = np.floor(y + 0.5).astype(np.int64)
+    r = lockin_accumulate(x[:, None], ftw, [x[0]])
+    got, beta = drift_corrected_phasor(r, f, f_odr)
+    e = error_bound(np.abs(x - x[0]).mean(), n, ftw, f, f_odr)
+    bound = float(drift_error_bound(e, n, f, f_odr))
+    want = fit_tone(t, y, f, poly_degree=1).phasor[0]
+    assert abs(got[0] - want) <= bound
+    assert bound < 0.03 * amp + 2.0  # meaningful next to the tone
+    # exactly linear drift, no noise: the float fit is the truth, so is the corrected lock-in
+    y_lin = 7000.0 + slope * np.arange(n) + amp * np.cos(2 * np.pi * f * t + phi)
+    x = np.floor(y_lin + 0.5).astype(np.int64)
+    r = lockin_accumulate(x[:, None], ftw, [x[0]])
+    got, beta = drift_corrected_phasor(r, f, f_odr)
+    e = error_bound(np.abs(x - x[0]).mean(), n, ftw, f, f_odr)
+    assert abs(got[0] - amp * np.exp(1j * phi)) <= float(drift_error_bound(e, n, f, f_odr))
+    assert abs(beta[0] - slope) < 1e-3 * slope
+    plain = lockin_phasor(r.acc_i, r.acc_q, n)[0]
+    assert abs(plain - amp * np.exp(1j * phi)) > 10 * float(e)  # the drift leaks without it
+
+
+def test_drift_correction_needs_whole_periods() -> None:
+    ftw = tuning_word(1.0, 16.0)
+    r = lockin_accumulate(np.zeros((40, 1), dtype=np.int64), ftw)
+    with pytest.raises(ValueError, match="whole periods"):
+        drift_corrected_phasor(r, 1.0, 16.0)
+    with pytest.raises(ValueError, match="whole periods"):
+        drift_error_bound(1.0, 40, 1.0, 16.0)

@@ -57,6 +57,20 @@ of amplitude ``a`` codes and a dyadic FTW (``rho_max = 0``) that is ``~1 + 4.3e-
 otherwise ``rho_max = pi/4096`` dominates: ``1.5e-3 a``, a worst case (the index errors are
 pseudo-random; typical errors are ~``sqrt(N)`` times smaller).
 
+Linear drift (:func:`drift_corrected_phasor`): two more accumulators, ``S0 = sum d`` and
+``S1 = sum n d``, let the host fit ``y = c + beta (n - nbar) + Re{X exp(j w n)}`` (the float
+engine's sine + linear-drift least squares) in closed form. Over whole periods (``sum
+exp(j w n) = 0``, no image term for ``spp >= 3``) with ``nbar = (N - 1)/2``,
+``W = sum (n - nbar) exp(j w n) = N / (exp(j w) - 1)``, ``M2 = sum (n - nbar)**2 =
+N (N**2 - 1) / 12`` and ``K1 = (2/N) conj(W)`` (the DFT of the ramp):
+``X_lockin = X + beta K1`` and ``S1 - nbar S0 = beta M2 + Re{X W}``, so
+``beta = (S1 - nbar S0 - Re{X_lockin W}) / (M2 - (2/N) |W|**2)`` and ``X = X_lockin - beta
+K1`` (the denominator is positive by Bessel's inequality). Widths: ``|S0| < 2**(code_bits +
+count_bits)``, ``|S1| < 2**(code_bits + 2 count_bits - 1)`` (66 bits for the defaults: the
+model keeps ``S1`` in Python ints). Error (:func:`drift_error_bound`): with ``|X_lockin -
+X_dft| <= E`` and ``|S1 - nbar S0 - sum (n - nbar) y| <= q_max N**2 / 4``, the corrected
+phasor is within ``E + |K1| (q_max N**2/4 + E |W|) / (M2 - (2/N)|W|**2)`` of the float fit's.
+
 Arrays: codes are time-major ``(n_samples, *channels)``; one NCO serves all channels (the RTL
 holds one channel; a chip would time-share the MAC), accumulators have the channel shape.
 """
@@ -77,6 +91,8 @@ __all__ = [
     "LockinFormat",
     "LockinResult",
     "amplitude_phase",
+    "drift_corrected_phasor",
+    "drift_error_bound",
     "error_bound",
     "frequency_resolution_Hz",
     "lockin_accumulate",
@@ -120,8 +136,8 @@ class LockinFormat:
     lut_bits: int = 16
 
     def __post_init__(self) -> None:
-        if not 2 <= self.code_bits <= 32:
-            raise ValueError(f"code_bits must be 2..32, got {self.code_bits}")
+        if not 2 <= self.code_bits <= 30:  # 30: a chunk's sum n d stays in int64
+            raise ValueError(f"code_bits must be 2..30, got {self.code_bits}")
         if not 1 <= self.count_bits <= 32:
             raise ValueError(f"count_bits must be 1..32, got {self.count_bits}")
         if not 3 <= self.lut_addr_bits < self.phase_bits <= 62:
@@ -152,6 +168,16 @@ class LockinFormat:
         return self.prod_bits + self.count_bits
 
     @property
+    def sum_d_bits(self) -> int:
+        """Width of ``sum d``: ``|sum d| <= N (2**code_bits - 1)``."""
+        return self.code_bits + self.count_bits + 1
+
+    @property
+    def sum_nd_bits(self) -> int:
+        """Width of ``sum n d``: ``<= (2**code_bits - 1) N (N - 1) / 2``."""
+        return self.code_bits + 2 * self.count_bits
+
+    @property
     def max_samples(self) -> int:
         """Longest record (the sample counter's largest value)."""
         return (1 << self.count_bits) - 1
@@ -167,11 +193,18 @@ class LockinResult:
         ``sum d cos_lut`` and ``sum d sin_lut``.
     n_samples : int
         Samples accumulated ``N``.
+    sum_d : ndarray of int64, channel shape
+        ``sum d`` (drift moment 0).
+    sum_nd : ndarray of object (Python int), channel shape
+        ``sum n d``, ``n = 0 .. N-1`` (drift moment 1; up to ``code_bits + 2 count_bits``
+        bits, beyond int64 for long records).
     """
 
     acc_i: IntArray
     acc_q: IntArray
     n_samples: int
+    sum_d: IntArray
+    sum_nd: NDArray[np.object_]
 
 
 def frequency_resolution_Hz(f_odr_Hz: float, fmt: LockinFormat = LockinFormat()) -> float:
@@ -334,13 +367,20 @@ def lockin_accumulate(
         raise ValueError(f"{n} samples exceed the counter's {fmt.max_samples}")
     acc_i = np.zeros(x.shape[1:], dtype=np.int64)
     acc_q = np.zeros(x.shape[1:], dtype=np.int64)
+    sum_d = np.zeros(x.shape[1:], dtype=np.int64)
+    sum_nd = np.zeros(x.shape[1:], dtype=object)
     extra = (1,) * (x.ndim - 1)
     for s in range(0, n, _CHUNK):  # chunks over time; numpy over samples and channels
         d = x[s : s + _CHUNK] - off
         sin, cos = nco_sin_cos(nco_phase(ftw, d.shape[0], fmt, start=s), fmt)
         acc_i += np.sum(d * cos.reshape(-1, *extra), axis=0)
         acc_q += np.sum(d * sin.reshape(-1, *extra), axis=0)
-    return LockinResult(acc_i, acc_q, n)
+        k = np.arange(d.shape[0], dtype=np.int64).reshape(-1, *extra)
+        sd = np.sum(d, axis=0)
+        # sum (s + k) d = s sum d + sum k d: each int64 (k < 2**16), combined in Python ints
+        sum_nd = sum_nd + s * sd.astype(object) + np.sum(k * d, axis=0).astype(object)
+        sum_d += sd
+    return LockinResult(acc_i, acc_q, n, sum_d, np.asarray(sum_nd, dtype=object))
 
 
 def lockin_phasor(
@@ -364,6 +404,65 @@ def amplitude_phase(
     """Host side: amplitude (codes) and phase (rad) with ``x ~ a cos(w n + phase)``."""
     x = lockin_phasor(acc_i, acc_q, n_samples, fmt)
     return np.abs(x), np.angle(x)
+
+
+def _ramp_terms(n: int, f_Hz: float, f_odr_Hz: float) -> tuple[complex, float, float]:
+    """``W``, ``M2`` and the denominator ``M2 - (2/N)|W|**2`` over whole periods (float)."""
+    w = 2 * math.pi * f_Hz / f_odr_Hz
+    # exp(j w) - 1 = 2j sin(w/2) exp(j w/2): no cancellation at low frequency
+    wsum = n / (2j * math.sin(w / 2) * complex(math.cos(w / 2), math.sin(w / 2)))
+    m2 = n * (n * n - 1) / 12.0
+    return wsum, m2, m2 - 2.0 / n * abs(wsum) ** 2
+
+
+def _check_whole_periods(n: int, f_Hz: float, f_odr_Hz: float) -> None:
+    periods = n * f_Hz / f_odr_Hz
+    if abs(periods - round(periods)) > 1e-6 or f_odr_Hz / f_Hz < 3:
+        raise ValueError(
+            f"drift correction needs whole periods and >= 3 samples per period: {n} samples "
+            f"hold {periods:g} periods of {f_Hz} Hz at {f_odr_Hz} Hz"
+        )
+
+
+def drift_corrected_phasor(
+    res: LockinResult, f_Hz: float, f_odr_Hz: float, fmt: LockinFormat = LockinFormat()
+) -> tuple[NDArray[np.complex128], NDArray[np.float64]]:
+    """Host side: tone phasor with a linear drift removed, and the drift (codes per sample).
+
+    The closed-form least squares of ``y = c + beta (n - nbar) + Re{X exp(j w n)}`` from the
+    four accumulators (module docstring); ``res`` must span whole periods of ``f_Hz``.
+
+    >>> n = np.arange(64)
+    >>> x = np.floor(100 + 5.0 * n + 1000 * np.cos(2 * np.pi * n / 16) + 0.5)
+    >>> X, beta = drift_corrected_phasor(lockin_accumulate(x, 1 << 44), 1.0, 16.0)
+    >>> round(abs(complex(X[()]))), round(float(beta[()]), 3)   # the codes are rounded
+    (1000, 5.0)
+    """
+    n = res.n_samples
+    _check_whole_periods(n, f_Hz, f_odr_Hz)
+    wsum, _m2, den = _ramp_terms(n, f_Hz, f_odr_Hz)
+    x_l = lockin_phasor(res.acc_i, res.acc_q, n, fmt)
+    # 2 S1c = 2 S1 - (N - 1) S0 is exact in integers; one float conversion at the end
+    s1c = np.asarray(
+        [float(2 * a - (n - 1) * int(b)) / 2.0
+         for a, b in zip(np.ravel(res.sum_nd), np.ravel(res.sum_d), strict=True)]
+    ).reshape(np.shape(res.sum_d))
+    beta = (s1c - np.real(x_l * wsum)) / den
+    return np.asarray(x_l - beta * (2.0 / n) * np.conj(wsum)), np.asarray(beta)
+
+
+def drift_error_bound(
+    e_bound: ArrayLike, n_samples: int, f_Hz: float, f_odr_Hz: float, *, q_max: float = 0.5
+) -> NDArray[np.float64]:
+    """Bound on the corrected phasor's distance to the float sine + linear-drift fit (codes).
+
+    ``e_bound`` is :func:`error_bound` of the same record (the plain lock-in's bound).
+    """
+    _check_whole_periods(n_samples, f_Hz, f_odr_Hz)
+    wsum, _m2, den = _ramp_terms(n_samples, f_Hz, f_odr_Hz)
+    e = np.asarray(e_bound, dtype=float)
+    d_beta = (q_max * n_samples**2 / 4.0 + e * abs(wsum)) / den
+    return np.asarray(e + d_beta * 2.0 / n_samples * abs(wsum))
 
 
 def error_bound(
