@@ -8,7 +8,7 @@
 //   conversion starts   adcv_start / adsv_start: one-clk pulses when ADCV / ADSV is accepted
 //                       (at the end of its 4th command byte), with conv_rd, conv_cont,
 //                       conv_dcp, conv_rstf (ADCV only), conv_ow[1:0] valid in the same cycle
-//                       and held until the next action command;
+//                       and held until the next ADCV / ADSV (0 after reset);
 //   busy flags in       c_busy / s_busy: a C / S conversion job has no result yet (polls);
 //   result loads in     c_load + c_codes, ac_load + ac_codes, s_load + s_codes + csflt_set +
 //                       comp_set: 16 signed 16-bit codes, channel i at [16i +: 16], one pulse

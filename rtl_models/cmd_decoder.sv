@@ -152,7 +152,7 @@ module cmd_decoder (
             if (n_rx == 8'd2) cmd2 <= rx_byte;
             if (ok) begin
                 rd_ok      <= t_kind == K_RD;
-                rd_err     <= t_code == G_STATC && opcode[6];  // RDSTATC ERR bit
+                rd_err     <= t_kind == K_RD && t_code == G_STATC && opcode[6];  // RDSTATC ERR
                 rd_len     <= t_len;
                 wr_armed   <= t_kind == K_WR;
                 poll_armed <= t_kind == K_POLL;
@@ -173,26 +173,34 @@ module cmd_decoder (
     end
 
     // ---- register write (one cycle after CS rose) and conversion strobes
+    logic conv_cmd;
+    assign conv_cmd = ok && t_kind == K_ACT && (t_code == A_ADCV || t_code == A_ADSV);
+
     always_ff @(posedge clk) begin
         if (!rst_n) begin
             wr_en      <= 1'b0;
             adcv_start <= 1'b0;
             adsv_start <= 1'b0;
+            conv_rd    <= 1'b0;
+            conv_cont  <= 1'b0;
+            conv_dcp   <= 1'b0;
+            conv_rstf  <= 1'b0;
+            conv_ow    <= 2'd0;
         end else begin
             wr_en      <= wr_apply;
-            adcv_start <= ok && t_kind == K_ACT && t_code == A_ADCV;
-            adsv_start <= ok && t_kind == K_ACT && t_code == A_ADSV;
+            adcv_start <= conv_cmd && t_code == A_ADCV;
+            adsv_start <= conv_cmd && t_code == A_ADSV;
+            if (conv_cmd) begin  // ADCV / ADSV option bits (docs/protocol.md opcode table)
+                conv_rd   <= opcode[8] && t_code == A_ADCV;
+                conv_cont <= opcode[7];
+                conv_dcp  <= opcode[4];
+                conv_rstf <= opcode[2] && t_code == A_ADCV;
+                conv_ow   <= opcode[1:0];
+            end
         end
         if (wr_apply) begin
             wr_code <= wcode_q;
             wr_data <= blk_data;
-        end
-        if (ok && t_kind == K_ACT) begin  // ADCV / ADSV option bits (docs/protocol.md)
-            conv_rd   <= opcode[8] && t_code == A_ADCV;
-            conv_cont <= opcode[7];
-            conv_dcp  <= opcode[4];
-            conv_rstf <= opcode[2] && t_code == A_ADCV;
-            conv_ow   <= opcode[1:0];
         end
     end
 
