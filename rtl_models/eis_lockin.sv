@@ -11,6 +11,10 @@
 //          products CODE_BITS + 16 bits, accumulators ACC_BITS = CODE_BITS + 16 + COUNT_BITS:
 //          |d * lut| < 2**(CODE_BITS+15) and a record has < 2**COUNT_BITS samples, so the
 //          accumulators cannot overflow.
+//   drift  sum_d += d (S0_BITS = CODE_BITS + COUNT_BITS + 1), sum_nd += n * d with n the
+//          sample's index in the record (S1_BITS = CODE_BITS + 2 COUNT_BITS: |sum n d| <=
+//          (2**CODE_BITS - 1) N (N-1)/2); the host removes a linear drift with them
+//          (bms_emu.afe.lockin.drift_corrected_phasor).
 //   record ends with the sample whose phase update carries out of P bits for the
 //          n_periods-th time: N = ceil(n_periods 2**P / FTW) samples.
 //
@@ -28,7 +32,9 @@ module eis_lockin #(
     parameter int PHASE_BITS = 48,
     parameter int PERIOD_BITS = 8,
     localparam int LUT_BITS = 16,                          // eis_sin_rom: 15-bit magnitudes
-    localparam int ACC_BITS = CODE_BITS + LUT_BITS + COUNT_BITS
+    localparam int ACC_BITS = CODE_BITS + LUT_BITS + COUNT_BITS,
+    localparam int S0_BITS = CODE_BITS + COUNT_BITS + 1,
+    localparam int S1_BITS = CODE_BITS + 2 * COUNT_BITS
 ) (
     input  logic                         clk,
     input  logic                         rst_n,
@@ -43,6 +49,8 @@ module eis_lockin #(
     output logic                         err,
     output logic signed [ACC_BITS-1:0]   acc_i,
     output logic signed [ACC_BITS-1:0]   acc_q,
+    output logic signed [S0_BITS-1:0]    sum_d,
+    output logic signed [S1_BITS-1:0]    sum_nd,
     output logic [COUNT_BITS-1:0]        n_samples,
     output logic [PERIOD_BITS-1:0]       periods
 );
@@ -100,6 +108,7 @@ module eis_lockin #(
     // ---- MAC ----
     logic signed [DW-1:0] d;
     logic signed [PW-1:0] p_i, p_q;
+    logic signed [COUNT_BITS+DW-1:0] p_nd;                 // n * d, n < 2**COUNT_BITS
     logic [PHASE_BITS:0]  phase_next;                      // carry = one more NCO turn
     logic                 last_period, counter_full;
 
@@ -109,6 +118,7 @@ module eis_lockin #(
         d = DW'(x) - DW'(off_q);
         p_i = PW'(d) * PW'(lut_cos);
         p_q = PW'(d) * PW'(lut_sin);
+        p_nd = (COUNT_BITS + DW)'($signed({1'b0, n_samples})) * (COUNT_BITS + DW)'(d);
         phase_next = {1'b0, phase} + {1'b0, ftw_q};
         last_period = phase_next[PHASE_BITS] && (periods + 1'b1 == nper_q);
         counter_full = (n_samples + 1'b1 == COUNT_MAX);
@@ -124,6 +134,7 @@ module eis_lockin #(
             phase <= '0; ftw_q <= '0; nper_q <= '0; off_q <= '0;
             busy <= 1'b0; done <= 1'b0; err <= 1'b0;
             acc_i <= '0; acc_q <= '0; n_samples <= '0; periods <= '0;
+            sum_d <= '0; sum_nd <= '0;
         end else begin
             done <= 1'b0;
             if (start) begin
@@ -132,6 +143,7 @@ module eis_lockin #(
                 nper_q <= n_periods;
                 off_q <= x_offset;
                 acc_i <= '0; acc_q <= '0; n_samples <= '0; periods <= '0;
+                sum_d <= '0; sum_nd <= '0;
                 if (ftw == '0 || ftw[PHASE_BITS-1] || n_periods == '0) begin
                     busy <= 1'b0;
                     err <= 1'b1;
@@ -142,6 +154,8 @@ module eis_lockin #(
             end else if (busy && x_valid) begin
                 acc_i <= acc_i + ACC_BITS'(p_i);
                 acc_q <= acc_q + ACC_BITS'(p_q);
+                sum_d <= sum_d + S0_BITS'(d);
+                sum_nd <= sum_nd + S1_BITS'(p_nd);
                 n_samples <= n_samples + 1'b1;
                 phase <= phase_next[PHASE_BITS-1:0];
                 if (phase_next[PHASE_BITS]) periods <= periods + 1'b1;

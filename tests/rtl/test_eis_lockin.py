@@ -3,7 +3,8 @@
 
 Built with ``COUNT_BITS = 14`` (records up to 16383 samples, so the counter-full error is
 reachable in a short run); the other widths are the defaults. Records, each checked bit for bit
-(accumulators, sample and period counts, the clock ``done`` pulses, ``busy``, ``err``):
+(I/Q accumulators, the drift moments ``sum d`` and ``sum n d``, sample and period counts, the
+clock ``done`` pulses, ``busy``, ``err``):
 
 * a LUT sweep (FTW = 2**(P-L): one LUT point per sample, all 4096), with the RTL's sin/cos
   compared sample by sample with the model and with the full-wave formula;
@@ -13,7 +14,8 @@ reachable in a short run); the other widths are the defaults. Records, each chec
   (|d| = 65535, the accumulators' largest values), and DC at both ends with and without offset;
 * seeded random codes, offsets, tuning words and period counts with random ``x_valid`` gaps,
   samples offered after ``done`` (ignored), a restart in the middle of a record;
-* the error cases: FTW 0, FTW at f_odr/2, zero periods, a record longer than the counter.
+* the error cases: FTW 0, FTW at f_odr/2, zero periods, records longer than the counter
+  (full scale: every accumulator within 12.5 % - 0.1 % of its top bit).
 """
 
 from __future__ import annotations
@@ -142,8 +144,10 @@ if cocotb is not None:
         await RisingEdge(dut.clk)
         await ReadOnly()
         want = lockin_accumulate(codes[:n_want, None], ftw, [off], FMT)
-        got = (dut.acc_i.value.to_signed(), dut.acc_q.value.to_signed())
-        assert got == (int(want.acc_i[0]), int(want.acc_q[0])), f"{name}: RTL {got}, model {want}"
+        got = (dut.acc_i.value.to_signed(), dut.acc_q.value.to_signed(),
+               dut.sum_d.value.to_signed(), dut.sum_nd.value.to_signed())
+        exp = (int(want.acc_i[0]), int(want.acc_q[0]), int(want.sum_d[0]), int(want.sum_nd[0]))
+        assert got == exp, f"{name}: RTL {got}, model {exp}"
         assert int(dut.n_samples.value) == n_want and int(dut.periods.value) == k, name
         assert not int(dut.err.value) and not int(dut.done.value), name
         await NextTimeStep()
@@ -155,6 +159,7 @@ if cocotb is not None:
         from rtl_bench import reset, start_clock
 
         assert len(dut.acc_i) == FMT.acc_bits and len(dut.acc_q) == FMT.acc_bits
+        assert (len(dut.sum_d), len(dut.sum_nd)) == (FMT.sum_d_bits, FMT.sum_nd_bits)
         dut.start.value = 0
         dut.x_valid.value = 0
         dut.x.value = 0
@@ -185,29 +190,39 @@ if cocotb is not None:
             await ReadOnly()
             assert int(dut.err.value) and not int(dut.busy.value), (ftw, k)
             await NextTimeStep()
-        # a record longer than the 14-bit counter stops at 16383 samples with err; full-scale
-        # codes with the sign of cos: acc_i reaches ~2**43 of its 46 bits (the largest value
-        # of the bench)
+        # records longer than the 14-bit counter stop at 16383 samples with err. Codes:
+        # full scale with the sign of cos (acc_i reaches ~2**43 of its 46 bits), and d =
+        # +-65535 throughout (sum_d and sum_nd at their exact worst case, within 0.1 % of
+        # the top of their 31 and 44 bits)
         ftw = tuning_word(0.0005, 16.0)  # 32000 samples per period
         with pytest.raises(ValueError, match="counter"):
             record_samples(ftw, 1, FMT)
         rng = np.random.default_rng(5)
         _, cos = nco_sin_cos(nco_phase(ftw, FMT.max_samples, FMT), FMT)
-        codes = np.where(cos >= 0, 32767, -32768)
-        await _start(dut, ftw, 1, 0)
-        dut.x_valid.value = 1
-        for code in codes.tolist():
-            dut.x.value = to_field(code, FMT.code_bits)
-            await RisingEdge(dut.clk)
-        dut.x_valid.value = 0
-        await ReadOnly()
-        assert int(dut.err.value) and not int(dut.busy.value) and not int(dut.done.value)
-        want = lockin_accumulate(codes[:, None], ftw, [0], FMT)
-        assert int(want.acc_i[0]) >= 1 << (FMT.acc_bits - 3)
-        assert dut.acc_i.value.to_signed() == int(want.acc_i[0])
-        assert dut.acc_q.value.to_signed() == int(want.acc_q[0])
-        assert int(dut.n_samples.value) == FMT.max_samples
-        await NextTimeStep()
+        full = np.full(FMT.max_samples, 32767)
+        for codes, off in ((np.where(cos >= 0, 32767, -32768), 0), (full, -32768),
+                           (-1 - full, 32767)):
+            await _start(dut, ftw, 1, off)
+            dut.x_valid.value = 1
+            for code in codes.tolist():
+                dut.x.value = to_field(code, FMT.code_bits)
+                await RisingEdge(dut.clk)
+            dut.x_valid.value = 0
+            await ReadOnly()
+            assert int(dut.err.value) and not int(dut.busy.value) and not int(dut.done.value)
+            want = lockin_accumulate(codes[:, None], ftw, [off], FMT)
+            got = (dut.acc_i.value.to_signed(), dut.acc_q.value.to_signed(),
+                   dut.sum_d.value.to_signed(), dut.sum_nd.value.to_signed())
+            exp = (int(want.acc_i[0]), int(want.acc_q[0]), int(want.sum_d[0]),
+                   int(want.sum_nd[0]))
+            assert got == exp, f"counter full, offset {off}: RTL {got}, model {exp}"
+            assert int(dut.n_samples.value) == FMT.max_samples
+            if off == 0:
+                assert exp[0] >= 1 << (FMT.acc_bits - 3)
+            else:
+                assert abs(exp[3]) > 0.999 * (1 << (FMT.sum_nd_bits - 1))
+                assert abs(exp[2]) > 0.999 * (1 << (FMT.sum_d_bits - 1))
+            await NextTimeStep()
         # restart in the middle of a record: the second record is unaffected by the first
         ftw = tuning_word(0.1, 16.0)
         await _start(dut, ftw, 2, 0)
