@@ -57,7 +57,8 @@ CODE_BITS = 16
 SIGMA_NOISE_V = 100e-6     # assumption: input-referred thermal noise per modulator sample;
 #                            it dithers the loop (a noiseless MOD2 idle-tones on DC)
 RESET_CLOCKS = 2
-FLUSH_CLOCKS = 4           # the last result is read 3 clocks after its last bit
+FLUSH_CLOCKS = 6           # the last result is read 3 clocks after its last bit, the
+#                            flags of its compare 4 clocks after
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class Trace:
     c: list[tuple[int, ...]] = field(default_factory=list)
     s: list[tuple[int, ...]] = field(default_factory=list)
     flags: dict[str, int] = field(default_factory=dict)
+    stopped_at: int | None = None      # clock of an early stop (a flag fired), else None
 
 
 def trim_image(c_codes: TrimCodes, s_codes: TrimCodes, flips: tuple[tuple[int, int], ...] = ()
@@ -123,13 +125,15 @@ def trim_image(c_codes: TrimCodes, s_codes: TrimCodes, flips: tuple[tuple[int, i
 
 def make_stimulus(*, r_c: int, v_cell_V: NDArray[np.float64], s_delta_V: NDArray[np.float64],
                   c_codes: TrimCodes, s_codes: TrimCodes, die_temp: int, cth: int,
-                  n_s_windows: int, seed: int, flips: tuple[tuple[int, int], ...] = ()
-                  ) -> Stimulus:
-    """DC cell voltages ``(n_ch,)`` on both paths (the S path sees ``v_cell + s_delta``)."""
+                  n_s_windows: int, seed: int, flips: tuple[tuple[int, int], ...] = (),
+                  c_delta_V: NDArray[np.float64] | None = None) -> Stimulus:
+    """DC cell voltages ``(n_ch,)`` on both paths: the C path sees ``v_cell + c_delta`` (an
+    analog C-path error; default none), the S path ``v_cell + s_delta``."""
     n_bits = n_s_windows * r_c * N_AVG
     rng = np.random.default_rng(seed)
     bits = []
-    for v in (v_cell_V, v_cell_V + s_delta_V):
+    c_v = v_cell_V if c_delta_V is None else v_cell_V + c_delta_V
+    for v in (c_v, v_cell_V + s_delta_V):
         mod = ModulatorState.new(v.size, rng)
         b = modulate(np.broadcast_to(modulator_input_V(v), (n_bits, v.size)), V_REF_NOM_V,
                      mod, sigma_noise_V=SIGMA_NOISE_V)
@@ -186,25 +190,30 @@ def _unpack(word: int, n_ch: int) -> tuple[int, ...]:
 
 FLAG_PORTS = ("csflt", "ecc_corr_flt", "ecc_unc_flt", "dup_flt", "par_flt")
 
-#: Hook called right after every rising edge with the clock index (0 = first reset clock):
-#: the fault injector (bit flip, stuck-at re-deposit, a probe fault).
+#: Hook called after every rising edge with the clock index (0 = first reset clock), after
+#: the outputs of that clock are sampled: the fault injector. It returns an awaitable when it
+#: acts in that clock (it may move on to the ReadWrite phase), else None.
 Hook = Callable[[int], Awaitable[None] | None]
 
 
 async def run(dut: Any, stim: Stimulus, hook: Hook | None = None,
-              c_bits: NDArray[np.int8] | None = None) -> Trace:
+              stop_on_flag: bool = False) -> Trace:
     """Drive one workload run on ``dut`` (clock already running); return its trace.
 
-    ``c_bits`` replaces the C path's bits (a probe: an analog fault only C-vs-S can see).
+    ``stop_on_flag``: end the run at the first C result read at which a sticky flag is set
+    (the fault campaign: a detected fault stays detected; the trace is then partial).
     """
     from cocotb.triggers import RisingEdge
 
     edge = RisingEdge(dut.clk)
     k = 0
 
-    async def tick() -> None:
+    async def tick(sample: Callable[[], None] | None = None) -> None:
+        # right after the edge the registers still show the values from before it
         nonlocal k
         await edge
+        if sample is not None:
+            sample()
         if hook is not None:
             r = hook(k)
             if r is not None:
@@ -233,10 +242,23 @@ async def run(dut: Any, stim: Stimulus, hook: Hook | None = None,
     dut.start.value = 1
     await tick()
     dut.start.value = 0
-    cw = _pack(stim.c_bits if c_bits is None else c_bits)
+    cw = _pack(stim.c_bits)
     sw = _pack(stim.s_bits)
     n, r_c, r_s, n_ch = stim.n_bits, stim.r_c, stim.r_s, stim.n_ch
     tr = Trace()
+    m = 0
+    flagged = False
+
+    def sample() -> None:
+        nonlocal flagged
+        last = m - 3  # the bit whose result the registers show now
+        if 0 <= last < n and (last + 1) % r_c == 0:
+            tr.c.append(_unpack(_u(dut.c_codes.value), n_ch))
+            if (last + 1) % r_s == 0:
+                tr.s.append(_unpack(_u(dut.s_codes.value), n_ch))
+            if stop_on_flag:
+                flagged = any(_u(getattr(dut, p).value) for p in FLAG_PORTS)
+
     dut.c_bit_valid.value = 1
     dut.s_bit_valid.value = 1
     for m in range(n + FLUSH_CLOCKS):
@@ -246,11 +268,90 @@ async def run(dut: Any, stim: Stimulus, hook: Hook | None = None,
         elif m == n:
             dut.c_bit_valid.value = 0
             dut.s_bit_valid.value = 0
-        await tick()
-        last = m - 3  # the bit whose result is in the registers now
-        if last >= 0 and last < n and (last + 1) % r_c == 0:
-            tr.c.append(_unpack(_u(dut.c_codes.value), n_ch))
-            if (last + 1) % r_s == 0:
-                tr.s.append(_unpack(_u(dut.s_codes.value), n_ch))
+        await tick(sample)
+        if flagged:
+            tr.stopped_at = k
+            break
     tr.flags = {p: _u(getattr(dut, p).value) for p in FLAG_PORTS}
+    return tr
+
+
+def pattern(bits: NDArray[np.int8]) -> int:
+    """(n_bits, n_ch) 0/1 -> the player's pattern word (bit m of channel i at m n_ch + i)."""
+    flat = bits.astype(np.uint8).ravel()  # row-major: m * n_ch + i
+    return int.from_bytes(np.packbits(flat, bitorder="little").tobytes(), "little")
+
+
+async def run_played(dut: Any, stim: Stimulus, upset: Callable[[], None] | None = None,
+                     upset_clock: int | None = None, stop_on_flag: bool = False,
+                     period_ns: int = 10) -> Trace:
+    """The same workload as :func:`run` on ``tests/rtl/hdl/afe_datapath_player.sv``: the
+    harness plays the bits (``pat_c``/``pat_s`` must hold ``pattern(stim.*_bits)``), and the
+    testbench wakes only to read each result, apply ``upset`` after clock ``upset_clock`` (same
+    clock numbering as :func:`run`) and read the flags, a quarter period after an edge, when
+    every register shows its new value.
+    """
+    from cocotb.triggers import RisingEdge, Timer
+    from cocotb.utils import get_sim_time
+
+    edge = RisingEdge(dut.clk)
+    q_ps = period_ns * 1000 // 4
+    for p in ("trim_wr_en", "start", "play", "clr"):
+        getattr(dut, p).value = 0
+    dut.cth.value = stim.cth
+    dut.die_temp.value = stim.die_temp & 0xFFFF
+    dut.rst_n.value = 0
+    k = 0
+
+    async def tick() -> None:
+        nonlocal k
+        await edge
+        if upset is not None and upset_clock == k:
+            await Timer(q_ps, unit="ps")
+            upset()
+        k += 1
+
+    for _ in range(RESET_CLOCKS):
+        await tick()
+    dut.rst_n.value = 1
+    dut.trim_wr_en.value = 1
+    for addr, word in enumerate(stim.image.tolist()):
+        dut.trim_wr_addr.value = addr
+        dut.trim_wr_data.value = int(word)
+        await tick()
+    dut.trim_wr_en.value = 0
+    dut.start.value = 1
+    dut.play.value = 1
+    await tick()
+    dut.start.value = 0
+    dut.play.value = 0
+    t_start_ps = get_sim_time("ps") - (q_ps if upset_clock == k - 1 else 0)
+    n, r_c, r_s, n_ch = stim.n_bits, stim.r_c, stim.r_s, stim.n_ch
+    # events by the index m of the edge after start (edge m samples bit m): results of the
+    # period ending with bit b are in the registers after edge b + 2
+    events: list[tuple[int, int]] = [((j + 1) * r_c - 1 + 2, 0) for j in range(n // r_c)]
+    if upset is not None and upset_clock is not None and upset_clock >= k:
+        events.append((upset_clock - k, 1))
+    last = n + FLUSH_CLOCKS - 2
+    events.append((last, 2))
+    tr = Trace()
+    period_ps = period_ns * 1000
+    for m, what in sorted(events):
+        wait = t_start_ps + (m + 1) * period_ps + q_ps - get_sim_time("ps")
+        if wait > 0:
+            await Timer(wait, unit="ps")
+        if what == 1:
+            upset()
+        elif what == 0:
+            tr.c.append(_unpack(_u(dut.c_codes.value), n_ch))
+            if (m - 1) % r_s == 0:
+                tr.s.append(_unpack(_u(dut.s_codes.value), n_ch))
+            if stop_on_flag and any(_u(getattr(dut, p).value) for p in FLAG_PORTS):
+                tr.stopped_at = m
+                break
+        else:
+            break
+    tr.flags = {p: _u(getattr(dut, p).value) for p in FLAG_PORTS}
+    # back to a clock edge so the next run starts in step
+    await edge
     return tr
