@@ -96,6 +96,10 @@ class CanMappingConfig(StrictModel):
     current_sign: Literal[1, -1] = Field(
         default=1, description="-1 when the pack reports charge as positive"
     )
+    can: CanBusConfig | None = Field(
+        default=None, description="the bus the pack talks on (bms-emu serve --pack-can; "
+        "default: the bus of --can)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> CanMappingConfig:

@@ -28,16 +28,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import can
 import numpy as np
 
 from bms_emu.config import ConfigError, load_config
-from bms_emu.scenario_config import CanMappingConfig, CanSignalMap
+from bms_emu.emulator import Emulator
+from bms_emu.scenario_config import CanBusConfig, CanMappingConfig, CanSignalMap
 from bms_emu.sources import PackSample, SourceError
-from hil.can_bus import CanPort, CanStats, load_dbc
+from hil.can_bus import CanPort, CanStats, load_dbc, open_bus
 
-__all__ = ["CanPackSource", "load_can_mapping"]
+__all__ = [
+    "CanPackSource",
+    "RealPackModule",
+    "build_real_pack_emulator",
+    "load_can_mapping",
+    "open_real_pack",
+    "real_pack_modules",
+]
 
 #: Most frames taken from the bus in one :meth:`CanPackSource.sample` (bounds the time spent on
 #: a flooded bus: 4000 frames = 0.5 s of a saturated 500 kbit/s bus at ~8000 frames/s).
@@ -257,3 +266,132 @@ def _describe(what: str, m: CanSignalMap, t_s: float, t_rx: float, timeout: floa
     if not math.isfinite(t_rx):
         return f"{what} ({sig}): never received"
     return f"{what} ({sig}): last update {t_s - t_rx:.3f} s ago > timeout {timeout:g} s"
+
+
+# ------------------------------------------------------------------------------------------
+# a real pack in front of the emulated chips: one CAN source, one 16-cell view per chip
+# ------------------------------------------------------------------------------------------
+
+
+class _SharedSampler:
+    """One source sampled by several chips: each asks for its own times, not in order across
+    chips, while the source only goes forward; a request older than the latest sample gets
+    the latest (the chips' own histories interpolate inside their windows)."""
+
+    def __init__(self, source: CanPackSource) -> None:
+        self.source = source
+        self.last: PackSample | None = None
+
+    def sample(self, t_s: float) -> PackSample:
+        if self.last is not None and t_s <= self.last.t_s:
+            return self.last
+        self.last = self.source.sample(t_s)
+        return self.last
+
+
+class RealPackModule:
+    """Cells ``[16 k, 16 k + 16)`` of a CAN-fed pack: the :class:`PackSource` of chip ``k``.
+
+    Has no ``advance_to``/``pack``/``current_at``: the chip model then treats it as a source
+    it can only sample (no integration of a pack model), and the rig refuses stimuli on it.
+    """
+
+    def __init__(self, shared: _SharedSampler, index: int, n_channels: int = 16) -> None:
+        self._shared = shared
+        self._cells = slice(index * n_channels, (index + 1) * n_channels)
+        self._n = n_channels
+        self.last: PackSample | None = None
+
+    @property
+    def n_cells(self) -> int:
+        return self._n
+
+    @property
+    def t_s(self) -> float:
+        """Time of the latest sample of the shared source (-inf before the first)."""
+        last = self._shared.last
+        return -math.inf if last is None else last.t_s
+
+    def sample(self, t_s: float) -> PackSample:
+        s = self._shared.sample(t_s)
+        c = self._cells
+        self.last = PackSample(
+            t_s=s.t_s,
+            current_A=s.current_A,
+            sense_voltage_V=s.sense_voltage_V[c].copy(),
+            cell_voltage_V=s.cell_voltage_V[c].copy(),
+            temperature_C=s.temperature_C[c].copy(),
+        )
+        return self.last
+
+    def set_balance_resistance(self, r_Ohm: np.ndarray) -> None:
+        self._shared.source.set_balance_resistance(r_Ohm)
+
+
+def real_pack_modules(source: CanPackSource, n_devices: int) -> list[RealPackModule]:
+    """One 16-cell :class:`RealPackModule` per chip over ``source`` (``n_cells`` = 16 x chips).
+
+    Raises
+    ------
+    ValueError
+        The mapping's ``n_cells`` is not 16 per device.
+    """
+    if source.n_cells != 16 * n_devices:
+        raise ValueError(f"can_mapping n_cells is {source.n_cells}, the chain of {n_devices} "
+                         f"device(s) measures {16 * n_devices} (16 per device)")  # fmt: skip
+    shared = _SharedSampler(source)
+    return [RealPackModule(shared, k) for k in range(n_devices)]
+
+
+def build_real_pack_emulator(
+    chip: Any, source: CanPackSource, n_devices: int, *, seed: int = 0
+) -> Emulator:
+    """A chain of ``n_devices`` chips (population seed ``seed``) measuring a CAN-fed pack.
+
+    Same assembly as :func:`bms_emu.emulator.build_emulator`, with the modules replaced by
+    :class:`RealPackModule` views.
+    """
+    from bms_emu.afe.chip import make_population
+    from bms_emu.device import DaisyChain, Device
+    from bms_emu.device.chip_analog import ChipAnalog
+
+    modules = real_pack_modules(source, n_devices)
+    population = make_population(chip, n_devices, seed, None)
+    analogs = [ChipAnalog(population, k, modules[k], seed=seed) for k in range(n_devices)]
+    devices = [Device(a, sid=0x4000 + k) for k, a in enumerate(analogs)]
+    return Emulator(DaisyChain(devices), analogs, modules, population)  # type: ignore[arg-type]
+
+
+def open_real_pack(
+    mapping_path: str | Path,
+    default_bus: CanBusConfig | None,
+    chip: Any,
+    n_devices: int,
+    *,
+    seed: int = 0,
+) -> tuple[Emulator, CanPackSource, CanBusConfig]:
+    """Load a ``can_mapping``, open its bus (its ``can:`` section, else ``default_bus``) and
+    build the chain over it. The caller owns the source (``shutdown()`` closes the bus).
+
+    Raises
+    ------
+    ConfigError
+        The mapping is invalid or names signals its DBC lacks.
+    ValueError
+        No bus given, or ``n_cells`` is not 16 per device.
+    hil.can_bus.CanBackendError
+        The bus cannot be opened.
+    """
+    cfg, dbc = load_can_mapping(mapping_path)
+    bus = cfg.can or default_bus
+    if bus is None:
+        raise ValueError(f"{mapping_path}: no CAN bus for the pack: give the mapping a 'can:' "
+                         "section or serve --can INTERFACE:CHANNEL")  # fmt: skip
+    real_pack_modules(CanPackSource(cfg, dbc), n_devices)  # check the size before opening a bus
+    source = CanPackSource(cfg, dbc, open_bus(bus))
+    try:
+        emulator = build_real_pack_emulator(chip, source, n_devices, seed=seed)
+    except BaseException:
+        source.shutdown()
+        raise
+    return emulator, source, bus

@@ -110,12 +110,12 @@ class EmulatorCanNode:
         meas_V = rig.measured_cells_V()
         temps = rig.cell_temps_C()
         die = max(a.temp_die_C for a in rig.emu.analogs)
-        current = rig.emu.modules[0].current_at(rig.t_s)
+        current = rig.current_A()
         out: list[tuple[str, dict[str, Any]]] = [(
             "EMU_Status",
             {
                 "EmuTime_s": rig.t_s,
-                "EmuPackCurrent_A": current,
+                "EmuPackCurrent_A": current if current == current else 0.0,
                 "ActiveFaults": rig.active_fault_bits(),
                 "DieTempMax_degC": round(die),
             },
@@ -125,9 +125,9 @@ class EmulatorCanNode:
                 "EMU_CellTelemetry",
                 {
                     "TlmCellIndex": i,
-                    "TrueCellVoltage_V": float(true_V[i]),
+                    "TrueCellVoltage_V": float(true_V[i]) if true_V[i] == true_V[i] else 0.0,
                     "MeasCellVoltage_V": float(meas_V[i]) if meas_V[i] == meas_V[i] else 0.0,
-                    "CellTemp_degC": float(temps[i]),
+                    "CellTemp_degC": float(temps[i]) if temps[i] == temps[i] else 0.0,
                 },
             ))  # fmt: skip
         return out

@@ -16,6 +16,7 @@ The same :meth:`Rig.apply_fault` serves the scenario timeline and the CAN fault-
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -127,6 +128,13 @@ class Rig:
         self.link = FaultyLink(self.chain.transfer, seed=seed)
         self.forcing = [CellForcing(m) for m in emulator.modules]
         self.active: dict[str, int] = {}
+        #: False when the cells are a real pack (``hil.can_source.RealPackModule``): the
+        #: stimuli (current, ambient, SOC) are refused, faults and telemetry work as usual
+        self.virtual = all(isinstance(m, VirtualPackSource) for m in emulator.modules)
+
+    def _need_virtual(self, what: str) -> None:
+        if not self.virtual:
+            raise ValueError(f"{what} refused: the cells are a real pack (CAN input)")
 
     @property
     def n_devices(self) -> int:
@@ -144,12 +152,14 @@ class Rig:
 
     def set_current_A(self, current_A: float) -> None:
         """String current from now on (positive discharging)."""
+        self._need_virtual("pack current")
         for m in self.emu.modules:
             self._sync(m)
         self.emu.set_current_A(current_A)
 
     def set_ambient_C(self, temp_C: float) -> None:
         """Ambient temperature of every module and chip."""
+        self._need_virtual("ambient temperature")
         for m, a in zip(self.emu.modules, self.emu.analogs, strict=True):
             self._sync(m)
             m.pack.set_ambient_temp(temp_C)
@@ -157,6 +167,7 @@ class Rig:
 
     def add_soc_pct(self, cell: int, offset_pct: float) -> None:
         """Add ``offset_pct`` percent points of SOC to string cell ``cell`` (device*16 + ch)."""
+        self._need_virtual("SOC offset")
         dev, ch = divmod(cell, 16)
         m = self.emu.modules[dev]
         self._sync(m)
@@ -223,15 +234,32 @@ class Rig:
         """Cell voltages of the pack (truth, forced cells included), shape (n_devices*16,)."""
         out = []
         for f in self.forcing:
-            v = f.module.pack.cell_voltage_V().copy()
+            if self.virtual:
+                v = f.module.pack.cell_voltage_V().copy()
+            else:  # a real pack: what it last reported
+                last = getattr(f.module, "last", None)
+                v = np.full(16, np.nan) if last is None else last.cell_voltage_V.copy()
             for ch, forced in f.forced_V.items():
                 v[ch] = forced
             out.append(v)
         return np.concatenate(out)
 
     def cell_temps_C(self) -> np.ndarray:
-        """Cell temperatures, shape (n_devices*16,)."""
-        return np.concatenate([m.pack.temperature_C() for m in self.emu.modules])
+        """Cell temperatures, shape (n_devices*16,) (NaN: a real pack that has not reported)."""
+        if self.virtual:
+            return np.concatenate([m.pack.temperature_C() for m in self.emu.modules])
+        lasts = [getattr(m, "last", None) for m in self.emu.modules]
+        return np.concatenate(
+            [np.full(16, np.nan) if s is None else s.temperature_C for s in lasts]
+        )
+
+    def current_A(self) -> float:
+        """String current now (a real pack: its latest report, NaN before the first)."""
+        m = self.emu.modules[0]
+        if self.virtual:
+            return float(m.current_at(self.t_s))
+        last = getattr(m, "last", None)
+        return math.nan if last is None else float(last.current_A)
 
     def measured_cells_V(self) -> np.ndarray:
         """The chips' latest C-ADC results from their result registers (no SPI traffic)."""

@@ -436,7 +436,10 @@ class SilServer:
             elif not conn.rx and now - conn.last_rx_s > self.idle_timeout_s:
                 self._drop(conn, f"idle for more than {self.idle_timeout_s} s")
         if not self.host.lockstep:
-            self.host.sync()
+            try:
+                self.host.sync()
+            except Exception as exc:  # e.g. a real pack's stale data: requests report it too
+                self._log(f"emulator: {type(exc).__name__}: {exc}")
 
 
 def parse_tcp_url(url: str) -> tuple[str, int]:
@@ -465,6 +468,7 @@ def run_serve(
     stop: threading.Event | None = None,
     link: Callable[[bytes], bytes] | None = None,
     services: Sequence[Callable[[EmulatorHost], Any]] = (),
+    warm: bool = True,
 ) -> int:
     """Serve ``emulator`` until ``stop`` is set (SIGINT/SIGTERM set it in ``bms-emu serve``).
 
@@ -481,9 +485,11 @@ def run_serve(
     services : sequence of callables
         ``make(host) -> service`` started after the transports (e.g. the CAN node); each
         service's ``shutdown()`` is called on the way out, last started first.
+    warm : bool
+        Wall pace: run :func:`warm_up` first (off for a real pack: it cannot be copied).
     """
     bind, port = parse_tcp_url(spi_url) if spi_url else ("", 0)
-    if pace == "wall":
+    if pace == "wall" and warm:
         warm_up(emulator)
     host = EmulatorHost(emulator, pace, link=link)
     stop = stop or threading.Event()

@@ -58,6 +58,10 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: igno
                      "udp_multicast); VALUE is read as YAML (numbers, true/false)")
     can.add_argument("--can-log", type=Path, metavar="FILE",
                      help="log every CAN frame (.log candump, .asc or .blf)")
+    can.add_argument("--pack-can", type=Path, metavar="MAPPING.yaml",
+                     help="real-pack input instead of --pack: cell voltages, temperatures and "
+                     "current from CAN frames described by a can_mapping config (its DBC, its "
+                     "'can:' bus or the --can bus); needs --pace wall")
     p.set_defaults(func=run)
 
 
@@ -101,16 +105,41 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: --chain must be >= 1, got {args.chain}", file=sys.stderr)
         return 2
     chip = load_chip(args.chip or shipped_config(DEFAULT_CHIP))
-    pack = load_pack(args.pack or shipped_config(DEFAULT_PACK))
-    emulator = build_emulator(chip, pack, args.chain, seed=args.seed)
     stop = threading.Event()
     link = None
     services = []
+    source = None
     try:
         bus = can_config(args)
-    except ValueError as exc:
+        if args.pack_can is not None:
+            if args.pace != "wall" or args.pack is not None:
+                raise ValueError("--pack-can needs --pace wall (a real pack runs on the wall "
+                                 "clock) and replaces --pack")
+            from hil.can_source import open_real_pack
+            from hil.server import warm_up
+
+            # the real pack cannot be copied for run_serve's warm-up: load the compiled
+            # kernels on a virtual twin of the same chip instead (same kernels, same types)
+            warm_up(build_emulator(chip, load_pack(shipped_config(DEFAULT_PACK)), 1))
+            emulator, source, pack_bus = open_real_pack(args.pack_can, bus, chip, args.chain,
+                                                        seed=args.seed)
+        else:
+            pack = load_pack(args.pack or shipped_config(DEFAULT_PACK))
+            emulator = build_emulator(chip, pack, args.chain, seed=args.seed)
+    except (ValueError, RuntimeError) as exc:  # bad option, bad mapping size, no such bus
         print(f"bms-emu serve: {exc}", file=sys.stderr)
         return 2
+    if source is not None:
+        real_pack = source
+
+        def pack_input(host):  # type: ignore[no-untyped-def]
+            # frames are stamped in emulated time, the time base sample() is called with
+            real_pack.clock = lambda: host.clock() - host.epoch_s
+            print(f"listening pack-can {pack_bus.interface}:{pack_bus.channel} "
+                  f"cells={real_pack.n_cells}", flush=True)
+            return real_pack
+
+        services.append(pack_input)
     if bus is not None:
         from hil.emu_node import start_can_node
         from hil.rig import Rig
@@ -141,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
             stop=stop,
             link=link,
             services=services,
+            warm=source is None,
         )
     except (OSError, ValueError, RuntimeError) as exc:  # port in use, no serial device, no CAN
         print(f"bms-emu serve: {exc}", file=sys.stderr)
@@ -148,3 +178,5 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+        if source is not None:
+            source.shutdown()  # idempotent: also when serve stopped before starting it

@@ -249,3 +249,78 @@ def test_node_survives_a_dead_bus_and_stops_in_bounded_time() -> None:
         assert time.monotonic() - t0 < 1.0
     assert any("bus error #1" in line for line in lines)
     assert any(line.startswith("can node stopped ") for line in lines)
+
+
+class _PackSender:
+    """A real pack's BMS on the bus: example_pack.dbc frames every 50 ms from a thread."""
+
+    def __init__(self, cfg: CanBusConfig, cells_mV: np.ndarray, charge_A: float) -> None:
+        self.port = CanPort.open(cfg, shipped_config("can/example_pack.dbc"))
+        self.cells_mV, self.charge_A = cells_mV, charge_A
+        self.sending = threading.Event()
+        self.sending.set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pack-sender")
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):  # the example pack's 100 ms, twice as often
+            if not self.sending.is_set():
+                continue
+            for g in range(6):
+                sig = {"CellGroup": g}
+                for slot, name in enumerate(("CellVa_mV", "CellVb_mV", "CellVc_mV")):
+                    k = 3 * g + slot
+                    sig[name] = int(self.cells_mV[k]) if k < 16 else 0
+                self.port.send("PACK_CellV", sig)
+            self.port.send("PACK_Temps", {f"Temp{j}_degC": 30 for j in range(1, 5)})
+            self.port.send("PACK_Current", {"PackCurrentChg_A": self.charge_A})
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5.0)
+        self.port.shutdown()
+
+
+def test_serve_pack_can_measures_a_real_pack_from_can(serve_process) -> None:
+    udp_port = random.randint(40000, 60000)
+    cfg = CanBusConfig(interface="udp_multicast", channel=GROUP, options={"port": udp_port})
+    cells_mV = 3300 + np.arange(16) * 7  # distinct per cell, so a mapping mix-up shows
+    pack = _PackSender(cfg, cells_mV, charge_A=12.5)
+    try:
+        srv = serve_process(["--chain", "1", "--pace", "wall",
+                             "--pack-can", str(shipped_config("can/example_pack_mapping.yaml")),
+                             "--can", f"udp_multicast:{GROUP}", "--can-option", f"port={udp_port}"])
+        with CanPort.open(cfg, EMU_DBC) as port, SilClient("127.0.0.1", srv.port) as spi:
+            host = HostDriver(spi.transfer, 1, delay=spi.delay)
+            v = _measure(host)
+            np.testing.assert_allclose(v, cells_mV / 1000, atol=2e-3)  # 1 mV class + LSB
+            st = _status(port, lambda s: s["EmuPackCurrent_A"] == pytest.approx(-12.5), 3.0)
+            assert st["EmuTime_s"] > 0  # charge-positive pack current, negated (mapping)
+            cell7 = _wait_for(port, lambda f: f.name == "EMU_CellTelemetry"
+                              and f.signals["TlmCellIndex"] == 7, 2.0)  # fmt: skip
+            assert cell7.signals["TrueCellVoltage_V"] == pytest.approx(cells_mV[7] / 1000)
+            assert cell7.signals["CellTemp_degC"] == pytest.approx(30.0)
+            # stimuli are refused on a real pack, faults still work
+            assert port.send("EMU_Control", {"PackCurrent_A": 5.0, "AmbientTemp_degC": 25.0,
+                                             "ControlCounter": 1})  # fmt: skip
+            _inject(port, "cell_overvoltage", True, 0, 2, 3.9)
+            _status(port, lambda s: s["ActiveFaults"] == _bits("cell_overvoltage"), 3.0)
+            v = _measure(host)
+            assert v[2] == pytest.approx(3.9, abs=2e-3) and v[3] == pytest.approx(3.321, abs=2e-3)
+            # the pack goes quiet: stale after the mapping's 0.5 s; the server says so
+            pack.sending.clear()
+            time.sleep(0.8)
+            with pytest.raises(OSError, match="stale data"):
+                _measure(host)
+            pack.sending.set()  # back: the chain measures again
+            time.sleep(0.3)
+            v = _measure(host)
+            assert v[0] == pytest.approx(3.3, abs=2e-3)
+        srv.proc.send_signal(signal.SIGTERM)
+        out, err = srv.proc.communicate(timeout=15)
+        assert srv.proc.returncode == 0, err
+        summary = _summary(out)
+        assert summary["rejected"] == 1 and "real pack" in summary["last_reject"]
+    finally:
+        pack.close()
