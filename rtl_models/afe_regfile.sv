@@ -3,14 +3,16 @@
 // bytes each read returns; layouts: bms_emu.protocol.registers.LAYOUTS).
 //
 // Held here: CFGA, CFGB; the C, S and averaged (AC) result banks (16 signed 16-bit codes
-// each); the sticky STATC flags (CSxFLT and bytes 4-5), the 13-bit conversion counter
+// each) and their SNAP copies (SNAP freezes what reads return while results keep landing;
+// UNSNAP shows the latest; clears reach both, as in the model); the sticky STATC flags (CSxFLT and bytes 4-5), the 13-bit conversion counter
 // CT:CTS, the STATD cell OV/UV bits. Read-only views: STATD OC_CNTR, STATE (GPI = GPO
 // read-back, REV), SID.
 //
 // SPI side (from cmd_decoder; codes as in cmd_table):
 //   wr_en + wr_code + wr_data   write command accepted (W_CFGA 1, W_CFGB 2, W_CLRFLAG 3);
 //   act_en + act_code           action accepted (A_CLRCELL 3, A_CLRSPIN 4, A_CLOVUV 5,
-//                               A_MUTE 6, A_UNMUTE 7; other codes are not register actions);
+//                               A_MUTE 6, A_UNMUTE 7, A_SNAP 9, A_UNSNAP 10; other codes are
+//                               not register actions);
 //   rd_group, rd_offset -> rd_data (combinational): up to 32 bytes, byte k at [8k +: 8]
 //                               (G_CFGA 1, G_CFGB 2, G_CV 3, G_SV 4, G_AC 5, G_STATC 6,
 //                               G_STATD 7, G_STATE 8, G_SID 9); a result group is the 36-byte
@@ -71,7 +73,7 @@ module afe_regfile #(
 );
     localparam logic [3:0] W_CFGA = 4'd1, W_CFGB = 4'd2, W_CLRFLAG = 4'd3;
     localparam logic [3:0] A_CLRCELL = 4'd3, A_CLRSPIN = 4'd4, A_CLOVUV = 4'd5,
-                           A_MUTE = 4'd6, A_UNMUTE = 4'd7;
+                           A_MUTE = 4'd6, A_UNMUTE = 4'd7, A_SNAP = 4'd9, A_UNSNAP = 4'd10;
     localparam logic [3:0] G_CFGA = 4'd1, G_CFGB = 4'd2, G_CV = 4'd3, G_SV = 4'd4, G_AC = 4'd5,
                            G_STATC = 4'd6, G_STATD = 4'd7, G_STATE = 4'd8, G_SID = 4'd9;
     // Writable CFGA bits: every CFGA field but MUTE_ST/SNAP_ST (read-only status), i.e. CTH
@@ -90,7 +92,9 @@ module afe_regfile #(
     localparam logic [7:0] OC_NOM = 8'd61, OC_FAST = 8'd80, OC_SLOW = 8'd40;
 
     logic [47:0]  cfga_q, cfgb_q;
-    logic [255:0] cv_q, sv_q, ac_q;
+    logic [255:0] cv_q, sv_q, ac_q;      // live results
+    logic [255:0] cv_fz, sv_fz, ac_fz;   // what reads return while snapped
+    logic         snap_q;
     logic [15:0]  csflt_q, flg_q;
     logic [12:0]  ct_q;
     logic [31:0]  ovuv_q, ovuv_new;
@@ -152,6 +156,10 @@ module afe_regfile #(
             ct_q    <= '0;
             ovuv_q  <= '0;
             mute_q  <= 1'b0;
+            snap_q  <= 1'b0;
+            cv_fz   <= {16{POR_CODE}};
+            sv_fz   <= {16{POR_CODE}};
+            ac_fz   <= {16{POR_CODE}};
         end else begin
             // configuration
             if (wr_cfga) cfga_q <= wr_data & CFGA_MASK;
@@ -167,6 +175,19 @@ module afe_regfile #(
                 ac_q <= {16{CLEARED_CODE}};
             end
             if (do_clrspin) sv_q <= {16{CLEARED_CODE}};
+            // SNAP: freeze the visible results (a second SNAP keeps the first freeze)
+            if (act_en && act_code == A_SNAP && !snap_q) begin
+                snap_q <= 1'b1;
+                cv_fz  <= cv_q;
+                sv_fz  <= sv_q;
+                ac_fz  <= ac_q;
+            end
+            if (act_en && act_code == A_UNSNAP) snap_q <= 1'b0;
+            if (do_clrcell) begin  // the model's clears write the visible registers too
+                cv_fz <= {16{CLEARED_CODE}};
+                ac_fz <= {16{CLEARED_CODE}};
+            end
+            if (do_clrspin) sv_fz <= {16{CLEARED_CODE}};
             if (c_load) ct_q <= ct_q + 13'd1;  // wraps at 13 bits like the model's & 0x1FFF
             if (do_clovuv)   ovuv_q <= '0;
             else if (c_load) ovuv_q <= ovuv_new;
@@ -197,15 +218,15 @@ module afe_regfile #(
     logic [7:0]   oc_cntr;
     logic [47:0]  cfga_rd;
 
-    // CFGA as read: MUTE_ST (bit 44) from the mute state; SNAP_ST (45) stays 0 (no SNAP in the
-    // subset); both are 0 in cfga_q (CFGA_MASK).
-    assign cfga_rd = cfga_q | {3'b000, mute_q, 44'h0};
+    // CFGA as read: MUTE_ST (bit 44) and SNAP_ST (45) from the mute / snap state; both are 0 in
+    // cfga_q (CFGA_MASK).
+    assign cfga_rd = cfga_q | {2'b00, snap_q, mute_q, 44'h0};
 
     always_comb begin
         case (rd_group)
-            G_SV:    bank = {32'hFFFF_FFFF, sv_q};
-            G_AC:    bank = {32'hFFFF_FFFF, ac_q};
-            default: bank = {32'hFFFF_FFFF, cv_q};
+            G_SV:    bank = {32'hFFFF_FFFF, snap_q ? sv_fz : sv_q};
+            G_AC:    bank = {32'hFFFF_FFFF, snap_q ? ac_fz : ac_q};
+            default: bank = {32'hFFFF_FFFF, snap_q ? cv_fz : cv_q};
         endcase
     end
 

@@ -14,7 +14,7 @@
 //   offset byte offset of a result group inside its 16-code bank (0, 6, ..., 30)
 //   len    data bytes per device (6, or 32 for the *ALL reads)
 //   inc_cc / rst_cc: the command increments / resets the 6-bit command counter.
-// Commands outside the subset (AUX, filtered results, PWM, COMM, SNAP, SRST, EIS, ...) are
+// Commands outside the subset (AUX, filtered results, PWM, COMM, SRST, EIS, ...) are
 // unknown here: the RTL ignores them like a bad opcode (rtl_models/README.md).
 module cmd_table (
     input  logic [10:0] opcode,
@@ -29,7 +29,8 @@ module cmd_table (
     localparam logic [1:0] K_ACT = 2'd0, K_WR = 2'd1, K_RD = 2'd2, K_POLL = 2'd3;
     // action codes
     localparam logic [3:0] A_ADCV = 4'd1, A_ADSV = 4'd2, A_CLRCELL = 4'd3, A_CLRSPIN = 4'd4,
-                           A_CLOVUV = 4'd5, A_MUTE = 4'd6, A_UNMUTE = 4'd7, A_RSTCC = 4'd8;
+                           A_CLOVUV = 4'd5, A_MUTE = 4'd6, A_UNMUTE = 4'd7, A_RSTCC = 4'd8,
+                           A_SNAP = 4'd9, A_UNSNAP = 4'd10;
     // write codes
     localparam logic [3:0] W_CFGA = 4'd1, W_CFGB = 4'd2, W_CLRFLAG = 4'd3;
     // poll codes: which converters a poll waits for (PLADC: C or S)
@@ -41,7 +42,7 @@ module cmd_table (
     // Entry layout, MSB first: base[10:0], pmask[10:0], kind[1:0], code[3:0], offset[4:0],
     // len[5:0], inc, rst (41 bits).
     localparam int ENTRY_W = 41;
-    localparam int N = 41;
+    localparam int N = 43;
 
     // (base, parameter mask, kind, code, offset, len, inc, rst) per entry; opcodes:
     // docs/protocol.md "Opcode table" (REF, FOX, ADI-LIB). Parameter masks: ADCV
@@ -90,6 +91,8 @@ module cmd_table (
             38: entry = {11'h033, 11'h000, K_RD,   G_STATD,   5'd0,  6'd6,  1'b0, 1'b0};  // RDSTATD
             39: entry = {11'h034, 11'h000, K_RD,   G_STATE,   5'd0,  6'd6,  1'b0, 1'b0};  // RDSTATE
             40: entry = {11'h02C, 11'h000, K_RD,   G_SID,     5'd0,  6'd6,  1'b0, 1'b0};  // RDSID
+            41: entry = {11'h02D, 11'h000, K_ACT,  A_SNAP,    5'd0,  6'd0,  1'b1, 1'b0};  // SNAP
+            42: entry = {11'h02F, 11'h000, K_ACT,  A_UNSNAP,  5'd0,  6'd0,  1'b1, 1'b0};  // UNSNAP
             default: entry = '0;
         endcase
     endfunction

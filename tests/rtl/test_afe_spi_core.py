@@ -19,10 +19,13 @@ VUV/VOV, sticky flags, CLRFLAG masks and FLAG_D forcing are the RTL's own. ``c_b
 ``s_busy`` for polls are the model's busy state at the start of the window.
 
 Sequences: a directed one (wake, configuration writes and reads, ADCV with S-ADC and every
-result group, ADSV, status, CLRFLAG, clears, mute, RSTCC, counter wrap past 63, bad PEC15 on an
-action / write / read, bad PEC10, unknown opcodes, multi-block and partial-block writes, a host
-counter in write data, long and short read windows, RDSTATC with ERR, polls while busy, and an
-aborted window the model never sees) and a seeded random sequence of valid commands.
+result group, continuous C + S with C-vs-S flags, ADSV, status, CLRFLAG, clears, SNAP/UNSNAP,
+mute, RSTCC, counter wrap past 63, bad PEC15 on an action / write / read, bad PEC10, unknown
+opcodes, multi-block and partial-block writes, a host counter in write data, long and short
+read windows, RDSTATC with ERR, polls while busy, OV/UV thresholds exactly on cell codes, an
+aborted window the model never sees); analog monitor flags that go away after latching, and a
+comparator fault; seeded fuzz frames (random data phases and single-bit errors); a seeded
+random sequence of valid commands.
 """
 
 from __future__ import annotations
@@ -304,6 +307,18 @@ def directed(rec: Recorder) -> None:
     drv.command("CLRSPIN")
     drv.command("CLOVUV")
     _read_everything(drv, groups=False)
+    # SNAP: reads frozen while results land; a second SNAP keeps the freeze; clears show
+    drv.snap()
+    drv.read_config_a()
+    drv.start_cell_conversion(rd=True)
+    drv.wait(CONV_WAIT_S)
+    _read_everything(drv, groups=False)
+    drv.snap()
+    drv.command("CLRSPIN")
+    drv.read_cell_codes("S", use_all=True)
+    drv.read_cell_codes("C", use_all=True)
+    drv.unsnap()
+    _read_everything(drv, groups=False)
     drv.mute()
     drv.read_config_a()
     drv.unmute()
@@ -420,7 +435,8 @@ def random_sequence(rec: Recorder, seed: int, n_ops: int) -> None:
         lambda: drv.read(rng.choice(RESULT_READS)),
         lambda: drv.read_status(rng.choice("CDE")),
         lambda: drv.clear_flags(rand_fields("CLRFLAG")),
-        lambda: drv.command(rng.choice(["CLRCELL", "CLRSPIN", "CLOVUV", "MUTE", "UNMUTE"])),
+        lambda: drv.command(rng.choice(["CLRCELL", "CLRSPIN", "CLOVUV", "MUTE", "UNMUTE", "SNAP",
+                                        "UNSNAP"])),
         drv.rstcc,
         drv.read_sid,
     ]
@@ -435,7 +451,8 @@ def fuzz_frames(rec: Recorder, seed: int, n_windows: int) -> None:
     rng = random.Random(seed)
     names = [n for n in (*RESULT_READS, "RDCFGA", "RDCFGB", "RDSTATC", "RDSTATD", "RDSTATE",
                          "RDSID", "WRCFGA", "WRCFGB", "CLRFLAG", "ADCV", "ADSV", "CLRCELL",
-                         "CLRSPIN", "CLOVUV", "MUTE", "UNMUTE", "RSTCC", *POLLS)]  # fmt: skip
+                         "CLRSPIN", "CLOVUV", "MUTE", "UNMUTE", "SNAP", "UNSNAP", "RSTCC",
+                         *POLLS)]  # fmt: skip
     for _ in range(n_windows):
         spec = COMMANDS[rng.choice(names)]
         params = {p.name: rng.randrange(1 << p.width) for p in spec.params

@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover - conftest skips the RTL tests then
 KIND = {ACTION: 0, WRITE: 1, READ: 2, POLL: 3}
 # RTL code numbers (cmd_table.sv A_*, W_*, P_*, G_*): commands of the subset.
 ACTION_CODES = {"ADCV": 1, "ADSV": 2, "CLRCELL": 3, "CLRSPIN": 4, "CLOVUV": 5, "MUTE": 6,
-                "UNMUTE": 7, "RSTCC": 8}  # fmt: skip
+                "UNMUTE": 7, "RSTCC": 8, "SNAP": 9, "UNSNAP": 10}  # fmt: skip
 WRITE_CODES = {"WRCFGA": 1, "WRCFGB": 2, "CLRFLAG": 3}
 POLL_CODES = {"PLADC": 1, "PLCADC": 2, "PLSADC": 3}
 GROUP_CODES = {"CFGA": 1, "CFGB": 2, "CV": 3, "SV": 4, "AC": 5, "STATC": 6, "STATD": 7,
@@ -76,9 +76,9 @@ if cocotb is not None:
             if got != want:
                 bad.append((hex(op), got, want))
         assert not bad, f"{len(bad)} opcodes differ (opcode, RTL, model), first {bad[:5]}"
-        # 41 entries: 38 plain, ADCV 2^6 parameter variants (RD CONT DCP RSTF OW1 OW0),
+        # 43 entries: 40 plain, ADCV 2^6 parameter variants (RD CONT DCP RSTF OW1 OW0),
         # ADSV 2^4 (CONT DCP OW1 OW0), RDSTATC 2 (ERR)
-        assert n_hit == 38 + 64 + 16 + 2, n_hit
+        assert n_hit == 40 + 64 + 16 + 2, n_hit
 
 
 def test_cmd_table_rtl(request: pytest.FixtureRequest) -> None:
