@@ -23,6 +23,9 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: igno
                    help="devices per chunk (never changes results)")
     p.add_argument("--keep-checkpoint", action="store_true", help="keep chunk files at the end")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--rtl-campaign", metavar="campaign.json",
+                   help="include the RTL fault-injection campaign (python -m "
+                        "tests.rtl.fault_campaign --out campaign.json) in the report")
     p.set_defaults(func=run)
 
 
@@ -39,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         res = run_sweep(args.config, args.out, workers=args.workers, scheduler=args.scheduler,
                         chunk_devices=args.chunk_devices, history_path=args.history,
-                        keep_checkpoint=args.keep_checkpoint, progress=not args.no_progress)
+                        keep_checkpoint=args.keep_checkpoint, progress=not args.no_progress,
+                        rtl_campaign_path=args.rtl_campaign)
     except KeyboardInterrupt:
         print(f"bms-emu sweep: interrupted; finished chunks are checkpointed under "
               f"{args.out}/checkpoint: rerun the same command to resume", file=sys.stderr)

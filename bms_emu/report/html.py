@@ -227,6 +227,10 @@ def render_html(
     budget = summary.get("budget")
     if budget:
         out.append(_budget_html(budget))
+    if summary.get("rtl_campaign"):  # bms-emu sweep --rtl-campaign campaign.json
+        from bms_emu.report.rtl_campaign import rtl_campaign_html
+
+        out.append(rtl_campaign_html(summary["rtl_campaign"]))
     out.append("<p class='note'>Fallout bounds are exact Clopper-Pearson; verdicts use the "
                "one-sided 95 % upper bound. Tail extrapolations are model estimates (GPD on the "
                "largest order statistics), not counts. See docs/sweep.md.</p></body></html>")

@@ -210,6 +210,7 @@ def run_sweep(
     curves: bool = True,
     report: bool = True,
     on_chunk: Callable[[int, int], None] | None = None,
+    rtl_campaign_path: str | Path | None = None,
 ) -> SweepRun:
     """Run (or resume) a sweep and write ``summary.json``, ``report.html``, ``junit.xml``.
 
@@ -228,6 +229,9 @@ def run_sweep(
     curves : compute the error-vs-temperature curves for the report.
     report : write ``report.html`` (tests that only compare summaries skip the plotting).
     on_chunk : called as ``on_chunk(done, total)`` after each chunk is checkpointed.
+    rtl_campaign_path : ``campaign.json`` of the RTL fault-injection campaign
+        (tests/rtl/fault_campaign.py), validated before the sweep runs and copied into the
+        summary (``rtl_campaign``) and the report.
 
     Raises
     ------
@@ -239,6 +243,11 @@ def run_sweep(
     t0 = time.perf_counter()
     started = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
     cfg, studies, digest = load_sweep(config_path)
+    rtl_campaign = None
+    if rtl_campaign_path is not None:  # a bad file fails now, not after the sweep
+        from bms_emu.report.rtl_campaign import load_rtl_campaign
+
+        rtl_campaign = load_rtl_campaign(rtl_campaign_path)
     out = Path(out_dir)
     ckpt = CheckpointDir(Path(checkpoint_root) if checkpoint_root else out / "checkpoint", digest)
     distributed = workers is not None or scheduler is not None
@@ -305,6 +314,8 @@ def run_sweep(
         n_inj = sum(t.n for t in camp if t.key in todo_keys)
         summary["budget"] = budget_section(cfg.budget, campaign_designs(
             cfg.budget, [(d.name, spec.name) for d, spec in designs], DIAGNOSTICS, results, camp))
+    if rtl_campaign is not None:
+        summary["rtl_campaign"] = rtl_campaign
     regs = None
     trend = None
     if history_path is not None:

@@ -54,9 +54,9 @@ if str(_HERE) not in sys.path:  # python -m tests.rtl.fault_campaign: siblings b
 
 from flop_inventory import Flop, flop_inventory  # noqa: E402
 
+from bms_emu.report.rtl_campaign import SCHEMA  # noqa: E402
 from bms_emu.sweep.budget import fit_to_ppm  # noqa: E402
 
-SCHEMA = "bms-emu/rtl-fault-campaign/1"
 KINDS = ("seu", "sa0", "sa1")
 
 # Base failure rates per flop bit (assumptions; no foundry data is public):
@@ -372,15 +372,6 @@ def summarize(spec: CampaignSpec, flops: list[Flop], records: list[dict[str, Any
         "gaps": dict(sorted(gaps.items(), key=lambda kv: -kv[1]["n"])[:40]),
         "wall_s": round(wall_s, 1),
     }
-
-
-def check_campaign(doc: Any) -> None:
-    """Raise ValueError if ``doc`` is not a campaign.json document this code can use."""
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-        raise ValueError(f"not a campaign document (schema {SCHEMA!r} expected)")
-    for key in ("counts", "spfm", "lfm", "residual_fit", "residual_ppm_mission"):
-        if key not in doc:
-            raise ValueError(f"campaign document lacks {key!r}")
 
 
 # ---- the pytest / command-line driver ----------------------------------------------------
