@@ -53,12 +53,16 @@ the chip's bit-true lock-in (:mod:`bms_emu.afe.lockin`) run on integer sample co
 engine rate: per cell the sum of the ``n_avg`` 16-bit codes of a sample (``16 + ceil(log2
 n_avg)`` bits: the CIC-1 output before any division), the current as its RDI code (1 mA),
 tuning word ``tuning_word(f, f_sample_Hz)``, offset = the first integration sample, record
-= the integration span (whole NCO periods, checked). External excitation with
-``detrend_degree = 0`` only: the lock-in has no drift terms, so it equals the plain DFT, and
-agrees with the fit to within :func:`bms_emu.afe.lockin.error_bound` (the sample rounding
-and the NCO/LUT quantisation), propagated to Z and reported as
-``EisResult.lockin_bound_Ohm``. The uncertainty is still the fit residual's (a chip would
-need a sum-of-squares accumulator for it; not modelled).
+= the integration span (whole NCO periods, checked). External excitation only, with
+``detrend_degree`` 0 or 1. With 0 the lock-in is the plain DFT and agrees with the fit (the
+same estimator) to within :func:`bms_emu.afe.lockin.error_bound` (the sample rounding and the
+NCO/LUT quantisation); with 1 the host removes a linear drift with the lock-in's two moment
+accumulators (:func:`bms_emu.afe.lockin.drift_corrected_phasor`), which is the sine +
+linear-drift least squares (``fit_tone`` without ``samples_per_period``; the engine's own
+fit uses the periodic model) to within :func:`bms_emu.afe.lockin.drift_error_bound`. The
+bound, propagated to Z, is reported as ``EisResult.lockin_bound_Ohm``. The uncertainty is
+still the fit residual's (a chip would need a sum-of-squares accumulator for it; not
+modelled).
 
 Uncertainty: the standard uncertainty of each complex component from the fit residual
 (:func:`bms_emu.afe.eis.fit_tone`), propagated through ``Z = -V/I`` (and, for balance, the
@@ -146,7 +150,7 @@ class EisSettings:
         Balance: remove the quiet cells' common response (self-heating) from excited cells.
     demodulation : {"fit", "lockin"}
         ``fit``: float least squares; ``lockin``: the chip's bit-true lock-in (external
-        excitation, ``detrend_degree = 0``; module docstring).
+        excitation, ``detrend_degree`` 0 or 1; module docstring).
     """
 
     freqs_Hz: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -197,11 +201,11 @@ class EisSettings:
         if self.demodulation not in ("fit", "lockin"):
             raise ValueError(f"demodulation must be 'fit' or 'lockin', got {self.demodulation!r}")
         if self.demodulation == "lockin" and (
-            self.excitation != "external" or self.detrend_degree != 0
+            self.excitation != "external" or self.detrend_degree > 1
         ):
             raise ValueError(
-                "demodulation 'lockin' needs excitation 'external' and detrend_degree 0 (the "
-                f"lock-in has no drift terms), got {self.excitation!r}, {self.detrend_degree}"
+                "demodulation 'lockin' needs excitation 'external' and detrend_degree 0 or 1 "
+                f"(its drift moments are linear), got {self.excitation!r}, {self.detrend_degree}"
             )
 
 
@@ -229,8 +233,9 @@ class EisResult:
         Fundamental amplitude of the excitation current.
     t_start_s, t_end_s : float
     lockin_bound_Ohm : float, shape (n_f, n_cells_measured), or None
-        ``demodulation = "lockin"``: bound on ``|Z_lockin - Z_dft|``, the distance to the
-        float plain DFT of the same samples (None for ``fit``).
+        ``demodulation = "lockin"``: bound on the distance of ``Z`` to the float estimate
+        from the same samples (plain DFT for ``detrend_degree = 0``, sine + linear-drift
+        least squares for 1); None for ``fit``.
     """
 
     f_Hz: npt.NDArray[np.float64]
@@ -530,10 +535,14 @@ def _lockin_phasor(
     if lockin.record_samples(ftw, round(n * f / s.f_sample_Hz), fmt) != n:
         raise ValueError(f"{f} Hz: the record is not whole NCO periods")  # K spp^2 >= 2**P
     r = lockin.lockin_accumulate(x, ftw, x[0], fmt)
-    ph = lockin.lockin_phasor(r.acc_i, r.acc_q, n, fmt) * unit
     bound = lockin.error_bound(
         np.abs(x - x[0]).mean(axis=0), n, ftw, f, s.f_sample_Hz, q_max=0.5, fmt=fmt
     )
+    if s.detrend_degree == 1:
+        ph = lockin.drift_corrected_phasor(r, f, s.f_sample_Hz, fmt)[0] * unit
+        bound = lockin.drift_error_bound(bound, n, f, s.f_sample_Hz, q_max=0.5)
+    else:
+        ph = lockin.lockin_phasor(r.acc_i, r.acc_q, n, fmt) * unit
     # the lock-in's phase is that of the first sample: refer it to t = 0 like fit_tone
     return ph * np.exp(-2j * np.pi * f * t_tick[0]), np.asarray(bound * unit)
 

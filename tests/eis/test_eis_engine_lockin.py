@@ -1,8 +1,12 @@
 """The EIS engine with the chip's bit-true lock-in (``EisSettings.demodulation = "lockin"``).
 
-Truth: the same engine run with the float fit (``detrend_degree = 0``: the plain DFT) on the
-same seed, so both see the same samples; the lock-in must agree with it to within the bound
-derived in :mod:`bms_emu.afe.lockin` (sample rounding + NCO/LUT quantisation, propagated to Z).
+Truth: the same engine run with the float fit on the same seed, so both see the same samples.
+Without detrending the two are the same estimator (the plain DFT) and must agree to within the
+bound derived in :mod:`bms_emu.afe.lockin` (sample rounding + NCO/LUT quantisation,
+propagated to Z). With linear detrending (the lock-in's two drift moments) they are different
+least-squares models (sine + linear drift vs the engine's periodic model), so they must agree
+to a fraction of the reported uncertainty; and the lock-in must meet issue 5's accuracy target
+against the pack's analytic impedance with the OCV drift present.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ SETTINGS = EisSettings(amplitude_A=1.0, detrend_degree=0, dc_offset_A=10.0, prer
 
 
 @cache
-def _run(demodulation: str):
+def _run(demodulation: str, detrend_degree: int = 0):
     emu = build_emulator(TARGET, LFP, 1, seed=3)
-    return run_eis(emu.analogs[0], dataclasses.replace(SETTINGS, demodulation=demodulation))
+    s = dataclasses.replace(SETTINGS, demodulation=demodulation, detrend_degree=detrend_degree)
+    return run_eis(emu.analogs[0], s)
 
 
 def test_lockin_agrees_with_the_float_dft_within_the_derived_bound() -> None:
@@ -51,8 +56,23 @@ def test_lockin_agrees_with_the_float_dft_within_the_derived_bound() -> None:
     np.testing.assert_allclose(lk.i_amplitude_A, 1.0, rtol=0.01)
 
 
+def test_lockin_with_linear_drift_removal_meets_the_2pct_1deg_target_with_drift() -> None:
+    lk, fit = _run("lockin", 1), _run("fit", 1)
+    assert lk.lockin_bound_Ohm is not None
+    # issue 5's target (1 A external, OCV drift present) against the analytic impedance:
+    # measured worst 1.23 % / 0.59 deg (the float fit with degree 2: 1.25 % / 0.60 deg)
+    assert np.max(np.abs(lk.mag_error_pct)) <= 2.0
+    assert np.max(np.abs(lk.phase_error_deg)) <= 1.0
+    # against the engine's periodic-model fit: a small part of the standard uncertainty
+    # (measured: at most 0.16 u, 0.054 % of |Z|)
+    assert np.all(np.abs(lk.z_Ohm - fit.z_Ohm) <= 0.5 * fit.u_Ohm)
+    # without the drift moments the same samples miss the target at 10 mHz
+    plain = _run("lockin", 0)
+    assert np.max(np.abs(plain.mag_error_pct[0])) > 2.0
+
+
 def test_lockin_setting_is_checked() -> None:
-    with pytest.raises(ValueError, match="detrend_degree 0"):
+    with pytest.raises(ValueError, match="detrend_degree 0 or 1"):
         EisSettings(demodulation="lockin")  # default detrend_degree is 2
     with pytest.raises(ValueError, match="external"):
         EisSettings(demodulation="lockin", detrend_degree=0, excitation="balance")
