@@ -3,9 +3,11 @@
 The chip demodulates the result codes at the excitation frequency on die: a numerically
 controlled oscillator gives ``cos`` and ``sin`` of its phase for every sample, and two
 multiply-accumulate units sum ``(x - x_offset) * cos`` and ``(x - x_offset) * sin`` over a
-whole number of NCO periods. The host turns the two accumulators into a phasor
-(:func:`lockin_phasor`, :func:`amplitude_phase`). The RTL is ``rtl_models/eis_lockin.sv``; its
-bench compares it with :func:`lockin_accumulate` bit for bit.
+whole number of NCO periods; two more accumulators (``sum d``, ``sum n d``) carry what a
+linear drift needs. The host turns the accumulators into a phasor (:func:`lockin_phasor`,
+:func:`amplitude_phase`, or :func:`drift_corrected_phasor` with a linear drift removed). The
+RTL is ``rtl_models/eis_lockin.sv``; its bench compares it with :func:`lockin_accumulate` bit
+for bit.
 
 Arithmetic (names of :class:`LockinFormat`; numbers for the defaults)
 ----------------------------------------------------------------------
