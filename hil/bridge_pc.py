@@ -22,6 +22,7 @@ import math
 import select
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -152,6 +153,7 @@ class BridgePC:
         #: clock() when the last CMD_FORWARD was applied to the chain
         self.forward_wall_s = -math.inf
         self.timed_updates = 0  # updates sent tagged with a completion time (AT)
+        self.ahead_cpu_s = 0.0  # CPU time of the last result computed ahead (this thread)
 
     @classmethod
     def open(cls, host: EmulatorHost, path: str, baudrate: int = 1_000_000,
@@ -227,8 +229,11 @@ class BridgePC:
                   self.host.wall_of(self._next_event_s) if not self.host.lockstep else math.inf)
         with self.host.lock:  # other transports' threads move the devices too
             ahead = self._ahead_due()
+            t_result = min(d.next_result_s for d in self.host.chain.devices)
         if ahead is not None:
             return 0.0  # a result to compute ahead: read what is waiting, then compute it
+        if not self.host.lockstep and self.lookahead_s > 0:  # wake when one comes in range
+            due = min(due, self.host.wall_of(t_result - self.lookahead_s))
         return min(max(due - now, 0.0), 0.05)
 
     def _wall_emu_s(self) -> float:
@@ -309,7 +314,9 @@ class BridgePC:
             self._refresh(now, t_emu, groups=False)
         t_ahead = self._ahead_due()
         if t_ahead is not None:  # one result per pass: windows that arrive meanwhile go first
+            cpu0_s = time.thread_time()
             self.host.chain.advance_to(t_ahead)
+            self.ahead_cpu_s = time.thread_time() - cpu0_s
             self._refresh(now, t_ahead, timed=True)
 
     # --- frames ---------------------------------------------------------------------------

@@ -41,6 +41,8 @@ PLADC = 0x718
 T_C_S = 1e-3 + 4 * 8 / 2e6
 #: One S conversion (8 ms) plus the command bytes.
 T_S_S = 8e-3 + 4 * 8 / 2e6
+#: Reference power-up before a conversion commanded with REFON = 0 (bms_emu.device.timing).
+T_REFUP_S = 4.5e-3
 
 
 class LineFault:
@@ -311,26 +313,28 @@ def _read_name(mosi: bytes) -> str:
 
 def test_a_read_before_completion_gets_the_old_data_while_the_new_is_held(rig: Rig) -> None:
     b = rig.board
-    b.write_config_a({"REFON": 1})
-    time.sleep(0.01)
+    b.write_config_a({"REFON": 0})  # each ADSV waits for REFUP first: 12.5 ms to completion
+    t_done_s = T_REFUP_S + T_S_S
     frame = build_read_frame(RDSVA, N)
     held = 0
-    for _ in range(10):  # a loaded machine may miss the 8 ms window now and then: try again
-        rig.wait_for(lambda: rig.pc.unacked == 0 and rig.bridge.pending == 0)
+    for k in range(20):  # a loaded machine may miss the window now and then: try again
+        rig.wait_for(rig.idle)
+        with rig.host.lock:  # a current step moves each cell by ~I R0: the result is new
+            rig.emu.set_current_A(50.0 if k % 2 else -50.0)
         old = list(rig.bridge.shadow[RDSVA])
         before = rig.bridge.shadow_stamps.get(RDSVA)
         t_cmd = time.monotonic()
         b.command("ADSV")
-        deadline = t_cmd + 0.006
+        deadline = t_cmd + t_done_s - 0.0015
         while rig.bridge.pending == 0 and time.monotonic() < deadline:
             time.sleep(0.0002)
         waiting = rig.bridge.pending
         replies = split_read_reply(rig.bridge.spi_window(frame), N)
-        if waiting and time.monotonic() < t_cmd + T_S_S:  # read done before the completion
+        if waiting and time.monotonic() < t_cmd + t_done_s:  # read done before the completion
             assert [r.data for r in replies] == old and all(r.pec_ok for r in replies)
             held += 1
         rig.wait_for(lambda b=before: rig.bridge.shadow_stamps.get(RDSVA) is not b)
-        assert rig.bridge.shadow_stamps[RDSVA].exposed_s >= t_cmd + T_S_S - 1e-6
+        assert rig.bridge.shadow_stamps[RDSVA].exposed_s >= t_cmd + t_done_s - 1e-6
         new = [r.data for r in split_read_reply(rig.bridge.spi_window(frame), N)]
         assert new != old and new == list(rig.bridge.shadow[RDSVA])
         b.expected_counters = list(rig.bridge.cc)  # raw windows above bypassed the driver
