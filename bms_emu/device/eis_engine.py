@@ -53,10 +53,13 @@ the chip's bit-true lock-in (:mod:`bms_emu.afe.lockin`) run on integer sample co
 engine rate: per cell the sum of the ``n_avg`` 16-bit codes of a sample (``16 + ceil(log2
 n_avg)`` bits: the CIC-1 output before any division), the current as its RDI code (1 mA),
 tuning word ``tuning_word(f, f_sample_Hz)``, offset = the first integration sample, record
-= the integration span (whole NCO periods, checked). External excitation only, with
-``detrend_degree`` 0 or 1. With 0 the lock-in is the plain DFT and agrees with the fit (the
-same estimator) to within :func:`bms_emu.afe.lockin.error_bound` (the sample rounding and the
-NCO/LUT quantisation); with 1 the host removes a linear drift with the lock-in's two moment
+= the integration span (whole NCO periods, checked). External excitation with
+``detrend_degree`` 0 or 1, or multisine (one NCO per tone over the shared record) with 0: the
+other tones are orthogonal to each tone's sine but not to the drift ramp, so removing a drift
+from a multisine needs a joint solve over all tones (not done). With 0 the lock-in is
+the plain DFT and agrees with the fit (the same estimator) to within
+:func:`bms_emu.afe.lockin.error_bound` (the sample rounding and the NCO/LUT quantisation);
+with 1 the host removes a linear drift with the lock-in's two moment
 accumulators (:func:`bms_emu.afe.lockin.drift_corrected_phasor`), which is the sine +
 linear-drift least squares (``fit_tone`` without ``samples_per_period``; the engine's own
 fit uses the periodic model) to within :func:`bms_emu.afe.lockin.drift_error_bound`. The
@@ -149,8 +152,8 @@ class EisSettings:
     common_mode_correction : bool
         Balance: remove the quiet cells' common response (self-heating) from excited cells.
     demodulation : {"fit", "lockin"}
-        ``fit``: float least squares; ``lockin``: the chip's bit-true lock-in (external
-        excitation, ``detrend_degree`` 0 or 1; module docstring).
+        ``fit``: float least squares; ``lockin``: the chip's bit-true lock-in (external or
+        multisine excitation, ``detrend_degree`` 0 or 1; module docstring).
     """
 
     freqs_Hz: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -201,11 +204,13 @@ class EisSettings:
         if self.demodulation not in ("fit", "lockin"):
             raise ValueError(f"demodulation must be 'fit' or 'lockin', got {self.demodulation!r}")
         if self.demodulation == "lockin" and (
-            self.excitation != "external" or self.detrend_degree > 1
+            self.excitation == "balance"
+            or self.detrend_degree > (0 if self.excitation == "multisine" else 1)
         ):
             raise ValueError(
-                "demodulation 'lockin' needs excitation 'external' and detrend_degree 0 or 1 "
-                f"(its drift moments are linear), got {self.excitation!r}, {self.detrend_degree}"
+                "demodulation 'lockin' needs excitation 'external' with detrend_degree 0 or 1 "
+                "(its drift moments are linear) or 'multisine' with 0, got "
+                f"{self.excitation!r}, {self.detrend_degree}"
             )
 
 
@@ -384,7 +389,7 @@ def run_eis(
     if s.excitation == "multisine":
         t0 = _multisine_record(
             analog, src, s, cells, t0, h, t_conv, window, delay, r_bb, u_gain_rel,
-            z, u, z_true, i_amp,
+            z, u, z_true, i_amp, lk_bound,
         )  # fmt: skip
         if progress is not None:
             progress(t0 - t_start)
@@ -466,13 +471,9 @@ def run_eis(
             v_ph = fit_v.phasor / h_path
             u_v = fit_v.u_phasor / abs(h_path)
             if lk_bound is not None:
-                v_lk, b_v = _lockin_phasor(v, t_tick, f, s, "V")
-                i_lk, b_i = _lockin_phasor(cur[:, None], t_tick, f, s, "I")
-                v_ph, i_ph = v_lk / h_path, np.full(n_ch, i_lk[0] / h_path)
-                rel = b_v / np.abs(v_lk) + b_i[0] / abs(i_lk[0])
-                sel = np.searchsorted(cells, grp)
-                # |Z' - Z| <= |Z| (bV/|V| + bI/|I|) / (1 - bI/|I|) for Z = -V/I
-                lk_bound[fi, sel] = (np.abs(v_ph / i_ph) * rel / (1 - b_i[0] / abs(i_lk[0])))[grp]
+                v_ph, i_lk, rel = _lockin_v_i(v, cur, t_tick, f, s, h_path)
+                i_ph = np.full(n_ch, i_lk)
+                lk_bound[fi, np.searchsorted(cells, grp)] = (np.abs(v_ph / i_ph) * rel)[grp]
             if s.excitation == "external":
                 zz = -v_ph / i_ph
                 uu = np.abs(zz) * np.sqrt(
@@ -511,9 +512,23 @@ def run_eis(
     )
 
 
+def _lockin_v_i(
+    v: npt.NDArray[np.float64], cur: npt.NDArray[np.float64], t_tick: npt.ArrayLike,
+    f: float, s: EisSettings, h_path: complex,
+) -> tuple[npt.NDArray[np.complex128], complex, npt.NDArray[np.float64]]:
+    """V phasors (n_ch,), the I phasor and the relative bound on ``Z = -V/I`` via the lock-in.
+
+    ``|Z' - Z| <= |Z| (bV/|V| + bI/|I|) / (1 - bI/|I|)`` for errors ``bV``, ``bI``.
+    """
+    v_lk, b_v = _lockin_phasor(v, t_tick, f, s, "V")
+    i_lk, b_i = _lockin_phasor(cur[:, None], t_tick, f, s, "I")
+    rel_i = float(b_i[0]) / abs(i_lk[0])
+    rel = (b_v / np.abs(v_lk) + rel_i) / (1.0 - rel_i)
+    return v_lk / h_path, complex(i_lk[0]) / h_path, np.asarray(rel)
+
+
 def _lockin_phasor(
-    y: npt.NDArray[np.float64], t_tick: npt.NDArray[np.float64], f: float, s: EisSettings,
-    kind: str,
+    y: npt.NDArray[np.float64], t_tick: npt.ArrayLike, f: float, s: EisSettings, kind: str,
 ) -> tuple[npt.NDArray[np.complex128], npt.NDArray[np.float64]]:
     """Phasors (V or A, at ``t = 0`` like :func:`fit_tone`) and their bounds, via the lock-in.
 
@@ -544,7 +559,8 @@ def _lockin_phasor(
     else:
         ph = lockin.lockin_phasor(r.acc_i, r.acc_q, n, fmt) * unit
     # the lock-in's phase is that of the first sample: refer it to t = 0 like fit_tone
-    return ph * np.exp(-2j * np.pi * f * t_tick[0]), np.asarray(bound * unit)
+    t_first = float(np.asarray(t_tick)[0])
+    return ph * np.exp(-2j * np.pi * f * t_first), np.asarray(bound * unit)
 
 
 def _multisine_record(
@@ -563,6 +579,7 @@ def _multisine_record(
     u: npt.NDArray[np.float64],
     z_true: npt.NDArray[np.complex128],
     i_amp: npt.NDArray[np.float64],
+    lk_bound: npt.NDArray[np.float64] | None = None,
 ) -> float:
     """One record with every tone at once (fills the outputs); returns its end time."""
     freqs = np.asarray(s.freqs_Hz, dtype=float)
@@ -605,6 +622,9 @@ def _multisine_record(
         fit_v = fit_tone(t_tick, v, f, s.detrend_degree, spp)
         i_ph = fit_i.phasor[0] / h_path
         v_ph = fit_v.phasor / h_path
+        if lk_bound is not None:  # one NCO per tone over the shared record
+            v_ph, i_ph, rel = _lockin_v_i(v, cur, t_tick, float(f), s, h_path)
+            lk_bound[fi] = (np.abs(v_ph / i_ph) * rel)[cells]
         zz = -v_ph / i_ph
         rel = (fit_v.u_phasor / abs(h_path)) / np.abs(v_ph)
         uu = np.abs(zz) * np.sqrt(

@@ -71,11 +71,31 @@ def test_lockin_with_linear_drift_removal_meets_the_2pct_1deg_target_with_drift(
     assert np.max(np.abs(plain.mag_error_pct[0])) > 2.0
 
 
+def test_multisine_lockin_one_nco_per_tone_agrees_with_the_fit_within_the_bound() -> None:
+    s = EisSettings(freqs_Hz=(0.05, 0.1, 0.2, 0.5, 1.0), excitation="multisine",
+                    amplitude_A=1.0, min_integration_s=60.0, cells=(0, 5, 10, 15),
+                    detrend_degree=0)
+    runs = {}
+    for dem in ("fit", "lockin"):
+        emu = build_emulator(TARGET, LFP, 1, seed=2)
+        runs[dem] = run_eis(emu.analogs[0], dataclasses.replace(s, demodulation=dem))
+    fit, lk = runs["fit"], runs["lockin"]
+    assert lk.lockin_bound_Ohm is not None
+    assert np.all(np.abs(lk.z_Ohm - fit.z_Ohm) <= lk.lockin_bound_Ohm)
+    # worst case ~2 % (five tones swing each sample further from the offset); actual < 0.1 %
+    assert np.max(lk.lockin_bound_Ohm / np.abs(fit.z_Ohm)) < 0.03
+    assert np.max(np.abs(lk.z_Ohm - fit.z_Ohm) / np.abs(fit.z_Ohm)) < 1e-3
+    assert np.max(np.abs(lk.mag_error_pct)) <= 2.0 and np.max(np.abs(lk.phase_error_deg)) <= 1.0
+
+
 def test_lockin_setting_is_checked() -> None:
     with pytest.raises(ValueError, match="detrend_degree 0 or 1"):
         EisSettings(demodulation="lockin")  # default detrend_degree is 2
     with pytest.raises(ValueError, match="external"):
         EisSettings(demodulation="lockin", detrend_degree=0, excitation="balance")
+    with pytest.raises(ValueError, match="'multisine' with 0"):
+        EisSettings(demodulation="lockin", detrend_degree=1, excitation="multisine",
+                    freqs_Hz=(0.5, 1.0))
     with pytest.raises(ValueError, match="'fit' or 'lockin'"):
         EisSettings(demodulation="goertzel")
     assert EisSettings().demodulation == "fit"
