@@ -136,6 +136,9 @@ POLL_SOURCES: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 
 _CELL_KINDS: Final = ("CV", "AC", "SV", "FC")
+#: STATD bit of each channel's under- / over-voltage flag (CiUV at 2i, CiOV at 2i + 1).
+_UV_BIT: Final = 2 * np.arange(16, dtype=np.int64)
+_OV_BIT: Final = _UV_BIT + 1
 _LETTERS: Final = "ABCDEF"
 
 
@@ -199,7 +202,7 @@ def current_group_bytes(current_A: float, conversion_count: int) -> bytes:
     >>> current_group_bytes(-1.5, 7).hex()
     '24faffff0700'
     """
-    code = int(np.clip(round(current_A / CURRENT_LSB_A), -(2**31), 2**31 - 1))
+    code = min(max(round(current_A / CURRENT_LSB_A), -(2**31)), 2**31 - 1)  # s32, saturating
     return code.to_bytes(4, "little", signed=True) + (conversion_count & 0xFFFF).to_bytes(
         2, "little")
 
@@ -674,14 +677,9 @@ class Device:
         uv = signed12(self._cfgb("VUV")) * 16
         ov = signed12(self._cfgb("VOV")) * 16
         c = codes.astype(np.int32)
-        word = 0
-        bits_uv = np.flatnonzero(c < uv)
-        bits_ov = np.flatnonzero(c > ov)
-        for i in bits_uv:
-            word |= 1 << (2 * int(i))
-        for i in bits_ov:
-            word |= 1 << (2 * int(i) + 1)
-        self._ovuv = word
+        # channel i: UV at bit 2i, OV at bit 2i+1; distinct powers of two, so the sum is the OR
+        bits = ((c < uv).astype(np.int64) << _UV_BIT) + ((c > ov).astype(np.int64) << _OV_BIT)
+        self._ovuv = int(bits.sum())
 
     def _forced_flags(self) -> int:
         """STATC bits forced by the FLAG_D bits of CFGA (latent-fault tests)."""
