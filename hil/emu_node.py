@@ -4,6 +4,9 @@ Control: ``EMU_Control`` (string current, ambient temperature), ``EMU_SocOffset`
 offset, multiplexed by cell index), ``EMU_FaultInject`` (fault id, device, channel, magnitude,
 on/off). Telemetry: ``EMU_Status`` (emulated time, current, active faults, die temperature) and
 ``EMU_CellTelemetry`` (true and measured voltage and temperature per cell, multiplexed).
+
+:class:`EmulatorCanNode` is the node's logic (the scenario runner calls it in emulated time);
+:class:`CanNodeService` runs it as a thread beside ``bms-emu serve --can`` on the wall clock.
 """
 
 from __future__ import annotations
@@ -162,8 +165,8 @@ class CanNodeService:
     sync : callable
         Brings the emulation to "now" (``EmulatorHost.sync``; wall pace advances the chain).
     log : callable, optional
-        ``log(line)`` for rejected control frames and bus errors (first 20 of each, then every
-        1000th) and telemetry cycles that ran late by more than a period.
+        ``log(line)`` for rejected control frames, bus and send errors and emulator errors
+        (first 20 of each, then every 1000th); late telemetry cycles are only counted.
     tick_s : float
         Longest receive wait: bounds how long :meth:`shutdown` takes.
     """
