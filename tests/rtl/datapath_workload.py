@@ -346,7 +346,7 @@ async def run_played(dut: Any, stim: Stimulus, upset: Callable[[], None] | None 
             tr.c.append(_unpack(_u(dut.c_codes.value), n_ch))
             if (m - 1) % r_s == 0:
                 tr.s.append(_unpack(_u(dut.s_codes.value), n_ch))
-            if stop_on_flag and any(_u(getattr(dut, p).value) for p in FLAG_PORTS):
+            if stop_on_flag and _u(dut.any_flag.value):
                 tr.stopped_at = m
                 break
         else:

@@ -298,6 +298,6 @@ def test_fault_campaign_baseline_sample(request: pytest.FixtureRequest) -> None:
     and the parity close; its SPFM is below 99 %."""
     from fault_campaign import run_campaign
 
-    doc = run_campaign(request, "baseline", seu_per_bit=1, limit=200)
+    doc = run_campaign(request, "baseline", seu_per_bit=1, limit=150)
     assert doc["counts"]["seu"].get("residual", 0) > 0
     assert doc["spfm"] < 0.99, f"baseline SPFM {doc['spfm']:.4%}"

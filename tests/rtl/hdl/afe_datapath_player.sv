@@ -31,7 +31,8 @@ module afe_datapath_player #(
     output logic                     ecc_corr_flt,
     output logic                     ecc_unc_flt,
     output logic                     dup_flt,
-    output logic                     par_flt
+    output logic                     par_flt,
+    output logic                     any_flag      // one read per result for an early stop
 );
     localparam int CW = $clog2(N_BITS + 1);
     logic          playing;
@@ -65,4 +66,5 @@ module afe_datapath_player #(
         .c_bit_valid(playing), .c_bits, .s_bit_valid(playing), .s_bits, .die_temp, .cth, .clr,
         .c_codes, .s_codes, .csflt, .ecc_corr_flt, .ecc_unc_flt, .dup_flt, .par_flt
     );
+    assign any_flag = |{csflt, ecc_corr_flt, ecc_unc_flt, dup_flt, par_flt};
 endmodule
