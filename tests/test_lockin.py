@@ -16,7 +16,9 @@ from bms_emu.afe.lockin import (
     LockinFormat,
     amplitude_phase,
     drift_corrected_phasor,
+    drift_corrected_phasors,
     drift_error_bound,
+    drift_error_bounds,
     error_bound,
     frequency_resolution_Hz,
     lockin_accumulate,
@@ -354,3 +356,44 @@ def test_drift_correction_needs_whole_periods() -> None:
         drift_corrected_phasor(r, 1.0, 16.0)
     with pytest.raises(ValueError, match="whole periods"):
         drift_error_bound(1.0, 40, 1.0, 16.0)
+
+
+def test_joint_drift_correction_of_several_tones_equals_the_float_least_squares() -> None:
+    """Multisine + drift: one lock-in per tone, one joint solve; truth = numpy lstsq on
+    [1, n, cos_k, sin_k]. Correcting a tone alone is biased by the other tones' ramp
+    projections (here 0.6 % of the lowest tone, ~90x the joint solve's error), which is why
+    the solve is joint."""
+    f_odr, freqs = 16.0, (0.05, 0.1, 0.2, 0.5)
+    n = 3 * 320  # three periods of the lowest tone
+    rng = np.random.default_rng(21)
+    amps = rng.uniform(100.0, 300.0, len(freqs))
+    phis = rng.uniform(-np.pi, np.pi, len(freqs))
+    k = np.arange(n)
+    y = 5000.0 + 3.0 * k + 200.0 * (2 * k / n - 1) ** 2 + rng.normal(0.0, 2.0, n)
+    y += sum(a * np.cos(2 * np.pi * f * k / f_odr + p)
+             for a, f, p in zip(amps, freqs, phis, strict=True))
+    x = np.floor(y + 0.5).astype(np.int64)
+    ftws = [tuning_word(f, f_odr) for f in freqs]
+    res = [lockin_accumulate(x[:, None], ftw, [x[0]]) for ftw in ftws]
+    got, beta = drift_corrected_phasors(res, freqs, f_odr)
+    assert got.shape == (len(freqs), 1) and beta.shape == (1,)
+    # independent truth: float least squares with every tone and a line
+    cols = [np.ones(n), k - (n - 1) / 2]
+    for f in freqs:
+        cols += [np.cos(2 * np.pi * f * k / f_odr), np.sin(2 * np.pi * f * k / f_odr)]
+    coef = np.linalg.lstsq(np.stack(cols, axis=1), y, rcond=None)[0]
+    want = coef[2::2] - 1j * coef[3::2]
+    e = [error_bound(np.abs(x - x[0]).mean(), n, ftw, f, f_odr)
+         for ftw, f in zip(ftws, freqs, strict=True)]
+    bounds = drift_error_bounds(e, n, freqs, f_odr)  # (n_tones,): scalar mean|d|
+    assert np.all(np.abs(got[:, 0] - want) <= bounds)
+    assert abs(beta[0] - coef[1]) < 1e-3 * abs(coef[1])
+    alone = drift_corrected_phasor(res[0], freqs[0], f_odr)[0][0]
+    assert abs(alone - want[0]) > max(10 * abs(got[0, 0] - want[0]), 2e-3 * amps[0])
+    with pytest.raises(ValueError, match="one record"):
+        drift_corrected_phasors([res[0], lockin_accumulate(x[:-320, None], ftws[1])],
+                                freqs[:2], f_odr)
+    with pytest.raises(ValueError, match="repeat"):
+        drift_corrected_phasors(res[:2], (0.05, 0.05), f_odr)
+    with pytest.raises(ValueError, match="tones"):
+        drift_corrected_phasors(res[:2], freqs[:1], f_odr)

@@ -80,6 +80,7 @@ holds one channel; a chip would time-share the MAC), accumulators have the chann
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -94,7 +95,9 @@ __all__ = [
     "LockinResult",
     "amplitude_phase",
     "drift_corrected_phasor",
+    "drift_corrected_phasors",
     "drift_error_bound",
+    "drift_error_bounds",
     "error_bound",
     "frequency_resolution_Hz",
     "lockin_accumulate",
@@ -408,28 +411,74 @@ def amplitude_phase(
     return np.abs(x), np.angle(x)
 
 
-def _ramp_terms(n: int, f_Hz: float, f_odr_Hz: float) -> tuple[complex, float, float]:
-    """``W``, ``M2`` and the denominator ``M2 - (2/N)|W|**2`` over whole periods (float)."""
+def _ramp_terms(n: int, f_Hz: float, f_odr_Hz: float) -> complex:
+    """``W = sum (n - nbar) exp(j w n) = N / (exp(j w) - 1)`` over whole periods (float)."""
     w = 2 * math.pi * f_Hz / f_odr_Hz
     # exp(j w) - 1 = 2j sin(w/2) exp(j w/2): no cancellation at low frequency
-    wsum = n / (2j * math.sin(w / 2) * complex(math.cos(w / 2), math.sin(w / 2)))
-    m2 = n * (n * n - 1) / 12.0
-    return wsum, m2, m2 - 2.0 / n * abs(wsum) ** 2
+    return n / (2j * math.sin(w / 2) * complex(math.cos(w / 2), math.sin(w / 2)))
 
 
-def _check_whole_periods(n: int, f_Hz: float, f_odr_Hz: float) -> None:
-    periods = n * f_Hz / f_odr_Hz
-    if abs(periods - round(periods)) > 1e-6 or f_odr_Hz / f_Hz < 3:
-        raise ValueError(
-            f"drift correction needs whole periods and >= 3 samples per period: {n} samples "
-            f"hold {periods:g} periods of {f_Hz} Hz at {f_odr_Hz} Hz"
-        )
+def _check_tones(n: int, freqs_Hz: Sequence[float], f_odr_Hz: float) -> list[complex]:
+    """Whole periods of every tone, distinct tones, >= 3 samples per period; returns the W's."""
+    if not freqs_Hz:
+        raise ValueError("no tones")
+    if len({round(n * f / f_odr_Hz) for f in freqs_Hz}) != len(freqs_Hz):
+        raise ValueError(f"tones {list(freqs_Hz)} repeat (each needs its own whole periods)")
+    for f in freqs_Hz:
+        periods = n * f / f_odr_Hz
+        if abs(periods - round(periods)) > 1e-6 or f_odr_Hz / f < 3:
+            raise ValueError(
+                f"drift correction needs whole periods and >= 3 samples per period: {n} "
+                f"samples hold {periods:g} periods of {f} Hz at {f_odr_Hz} Hz"
+            )
+    return [_ramp_terms(n, f, f_odr_Hz) for f in freqs_Hz]
+
+
+def drift_corrected_phasors(
+    results: Sequence[LockinResult],
+    freqs_Hz: Sequence[float],
+    f_odr_Hz: float,
+    fmt: LockinFormat = LockinFormat(),
+) -> tuple[NDArray[np.complex128], NDArray[np.float64]]:
+    """Host side: the phasors of several tones with one linear drift removed jointly.
+
+    One lock-in (NCO) per tone over the same record; the drift moments do not depend on the
+    tone, so the first result's are used (they must all agree). Least squares of ``y = c +
+    beta (n - nbar) + sum_k Re{X_k exp(j w_k n)}``: the tones are orthogonal to each other and
+    to ``c`` over whole periods, but each projects on the ramp, so ``beta = (S1 - nbar S0 -
+    sum_k Re{X_lockin,k W_k}) / (M2 - (2/N) sum_k |W_k|**2)`` and ``X_k = X_lockin,k - beta
+    K1_k`` (the module docstring's one-tone case summed over tones).
+
+    Returns
+    -------
+    phasors : complex, shape (n_tones, *channels)
+    beta : float, channel shape (codes per sample)
+    """
+    if len(results) != len(freqs_Hz):
+        raise ValueError(f"{len(results)} lock-in results for {len(freqs_Hz)} tones")
+    res0 = results[0]
+    n = res0.n_samples
+    for r in results[1:]:
+        if r.n_samples != n or not (np.array_equal(r.sum_d, res0.sum_d)
+                                    and np.array_equal(r.sum_nd, res0.sum_nd)):
+            raise ValueError("the lock-in results are not from one record")
+    wsums = _check_tones(n, freqs_Hz, f_odr_Hz)
+    x_l = np.stack([lockin_phasor(r.acc_i, r.acc_q, n, fmt) for r in results])
+    # 2 S1c = 2 S1 - (N - 1) S0 is exact in integers; one float conversion at the end
+    s1c = np.asarray(
+        [float(2 * a - (n - 1) * int(b)) / 2.0
+         for a, b in zip(np.ravel(res0.sum_nd), np.ravel(res0.sum_d), strict=True)]
+    ).reshape(np.shape(res0.sum_d))
+    den = n * (n * n - 1) / 12.0 - sum(2.0 / n * abs(w) ** 2 for w in wsums)
+    beta = (s1c - sum(np.real(x * w) for x, w in zip(x_l, wsums, strict=True))) / den
+    k1 = np.asarray([2.0 / n * np.conj(w) for w in wsums]).reshape(-1, *([1] * s1c.ndim))
+    return np.asarray(x_l - beta * k1), np.asarray(beta)
 
 
 def drift_corrected_phasor(
     res: LockinResult, f_Hz: float, f_odr_Hz: float, fmt: LockinFormat = LockinFormat()
 ) -> tuple[NDArray[np.complex128], NDArray[np.float64]]:
-    """Host side: tone phasor with a linear drift removed, and the drift (codes per sample).
+    """Host side: one tone's phasor with a linear drift removed, and the drift (codes/sample).
 
     The closed-form least squares of ``y = c + beta (n - nbar) + Re{X exp(j w n)}`` from the
     four accumulators (module docstring); ``res`` must span whole periods of ``f_Hz``.
@@ -440,31 +489,42 @@ def drift_corrected_phasor(
     >>> round(abs(complex(X[()]))), round(float(beta[()]), 3)   # the codes are rounded
     (1000, 5.0)
     """
-    n = res.n_samples
-    _check_whole_periods(n, f_Hz, f_odr_Hz)
-    wsum, _m2, den = _ramp_terms(n, f_Hz, f_odr_Hz)
-    x_l = lockin_phasor(res.acc_i, res.acc_q, n, fmt)
-    # 2 S1c = 2 S1 - (N - 1) S0 is exact in integers; one float conversion at the end
-    s1c = np.asarray(
-        [float(2 * a - (n - 1) * int(b)) / 2.0
-         for a, b in zip(np.ravel(res.sum_nd), np.ravel(res.sum_d), strict=True)]
-    ).reshape(np.shape(res.sum_d))
-    beta = (s1c - np.real(x_l * wsum)) / den
-    return np.asarray(x_l - beta * (2.0 / n) * np.conj(wsum)), np.asarray(beta)
+    x, beta = drift_corrected_phasors([res], [f_Hz], f_odr_Hz, fmt)
+    return np.asarray(x[0]), beta
+
+
+def drift_error_bounds(
+    e_bounds: Sequence[ArrayLike],
+    n_samples: int,
+    freqs_Hz: Sequence[float],
+    f_odr_Hz: float,
+    *,
+    q_max: float = 0.5,
+) -> NDArray[np.float64]:
+    """Bounds on :func:`drift_corrected_phasors`' distance to the float least squares.
+
+    ``e_bounds[k]`` is :func:`error_bound` of tone ``k``'s lock-in. With ``|S1 - nbar S0 -
+    sum (n - nbar) y| <= q_max N**2 / 4``: ``|d beta| <= (q_max N**2/4 + sum_k E_k |W_k|) /
+    den`` and ``|d X_k| <= E_k + |d beta| |K1_k|``. Shape (n_tones, *channels).
+    """
+    wsums = _check_tones(n_samples, freqs_Hz, f_odr_Hz)
+    n = n_samples
+    e = np.stack([np.asarray(b, dtype=float) for b in e_bounds])
+    den = n * (n * n - 1) / 12.0 - sum(2.0 / n * abs(w) ** 2 for w in wsums)
+    d_beta = (q_max * n * n / 4.0 + sum(ek * abs(w) for ek, w in zip(e, wsums, strict=True)))
+    d_beta = d_beta / den
+    k1 = np.asarray([2.0 / n * abs(w) for w in wsums]).reshape(-1, *([1] * (e.ndim - 1)))
+    return np.asarray(e + d_beta * k1)
 
 
 def drift_error_bound(
     e_bound: ArrayLike, n_samples: int, f_Hz: float, f_odr_Hz: float, *, q_max: float = 0.5
 ) -> NDArray[np.float64]:
-    """Bound on the corrected phasor's distance to the float sine + linear-drift fit (codes).
+    """Bound on :func:`drift_corrected_phasor`'s distance to the float sine + linear-drift fit.
 
-    ``e_bound`` is :func:`error_bound` of the same record (the plain lock-in's bound).
+    ``e_bound`` is :func:`error_bound` of the same record (the plain lock-in's bound), codes.
     """
-    _check_whole_periods(n_samples, f_Hz, f_odr_Hz)
-    wsum, _m2, den = _ramp_terms(n_samples, f_Hz, f_odr_Hz)
-    e = np.asarray(e_bound, dtype=float)
-    d_beta = (q_max * n_samples**2 / 4.0 + e * abs(wsum)) / den
-    return np.asarray(e + d_beta * 2.0 / n_samples * abs(wsum))
+    return np.asarray(drift_error_bounds([e_bound], n_samples, [f_Hz], f_odr_Hz, q_max=q_max)[0])
 
 
 def error_bound(

@@ -53,16 +53,15 @@ the chip's bit-true lock-in (:mod:`bms_emu.afe.lockin`) run on integer sample co
 engine rate: per cell the sum of the ``n_avg`` 16-bit codes of a sample (``16 + ceil(log2
 n_avg)`` bits: the CIC-1 output before any division), the current as its RDI code (1 mA),
 tuning word ``tuning_word(f, f_sample_Hz)``, offset = the first integration sample, record
-= the integration span (whole NCO periods, checked). External excitation with
-``detrend_degree`` 0 or 1, or multisine (one NCO per tone over the shared record) with 0: the
-other tones are orthogonal to each tone's sine but not to the drift ramp, so removing a drift
-from a multisine needs a joint solve over all tones (not done). With 0 the lock-in is
+= the integration span (whole NCO periods, checked). External or multisine excitation (one
+NCO per tone over the shared record), ``detrend_degree`` 0 or 1. With 0 the lock-in is
 the plain DFT and agrees with the fit (the same estimator) to within
 :func:`bms_emu.afe.lockin.error_bound` (the sample rounding and the NCO/LUT quantisation);
-with 1 the host removes a linear drift with the lock-in's two moment
-accumulators (:func:`bms_emu.afe.lockin.drift_corrected_phasor`), which is the sine +
-linear-drift least squares (``fit_tone`` without ``samples_per_period``; the engine's own
-fit uses the periodic model) to within :func:`bms_emu.afe.lockin.drift_error_bound`. The
+with 1 the host removes a linear drift with the lock-in's two moment accumulators, jointly
+over a multisine's tones (their sines are orthogonal to each other but each projects on the
+drift ramp; :func:`bms_emu.afe.lockin.drift_corrected_phasors`), which is the sines +
+linear-drift least squares (``fit_tone`` without ``samples_per_period``; the engine's own fit
+uses the periodic model) to within :func:`bms_emu.afe.lockin.drift_error_bounds`. The
 bound, propagated to Z, is reported as ``EisResult.lockin_bound_Ohm``. The uncertainty is
 still the fit residual's (a chip would need a sum-of-squares accumulator for it; not
 modelled).
@@ -204,12 +203,11 @@ class EisSettings:
         if self.demodulation not in ("fit", "lockin"):
             raise ValueError(f"demodulation must be 'fit' or 'lockin', got {self.demodulation!r}")
         if self.demodulation == "lockin" and (
-            self.excitation == "balance"
-            or self.detrend_degree > (0 if self.excitation == "multisine" else 1)
+            self.excitation == "balance" or self.detrend_degree > 1
         ):
             raise ValueError(
-                "demodulation 'lockin' needs excitation 'external' with detrend_degree 0 or 1 "
-                "(its drift moments are linear) or 'multisine' with 0, got "
+                "demodulation 'lockin' needs excitation 'external' or 'multisine' and "
+                "detrend_degree 0 or 1 (its drift moments are linear), got "
                 f"{self.excitation!r}, {self.detrend_degree}"
             )
 
@@ -471,9 +469,9 @@ def run_eis(
             v_ph = fit_v.phasor / h_path
             u_v = fit_v.u_phasor / abs(h_path)
             if lk_bound is not None:
-                v_ph, i_lk, rel = _lockin_v_i(v, cur, t_tick, f, s, h_path)
-                i_ph = np.full(n_ch, i_lk)
-                lk_bound[fi, np.searchsorted(cells, grp)] = (np.abs(v_ph / i_ph) * rel)[grp]
+                v_lk, i_lk, rel = _lockin_v_i(v, cur, t_tick, [f], s)
+                v_ph, i_ph = v_lk[0] / h_path, np.full(n_ch, i_lk[0] / h_path)
+                lk_bound[fi, np.searchsorted(cells, grp)] = (np.abs(v_ph / i_ph) * rel[0])[grp]
             if s.excitation == "external":
                 zz = -v_ph / i_ph
                 uu = np.abs(zz) * np.sqrt(
@@ -514,26 +512,28 @@ def run_eis(
 
 def _lockin_v_i(
     v: npt.NDArray[np.float64], cur: npt.NDArray[np.float64], t_tick: npt.ArrayLike,
-    f: float, s: EisSettings, h_path: complex,
-) -> tuple[npt.NDArray[np.complex128], complex, npt.NDArray[np.float64]]:
-    """V phasors (n_ch,), the I phasor and the relative bound on ``Z = -V/I`` via the lock-in.
+    freqs: list[float], s: EisSettings,
+) -> tuple[npt.NDArray[np.complex128], npt.NDArray[np.complex128], npt.NDArray[np.float64]]:
+    """Lock-in V phasors (n_tones, n_ch), I phasors (n_tones,) and the relative Z bounds.
 
     ``|Z' - Z| <= |Z| (bV/|V| + bI/|I|) / (1 - bI/|I|)`` for errors ``bV``, ``bI``.
     """
-    v_lk, b_v = _lockin_phasor(v, t_tick, f, s, "V")
-    i_lk, b_i = _lockin_phasor(cur[:, None], t_tick, f, s, "I")
-    rel_i = float(b_i[0]) / abs(i_lk[0])
-    rel = (b_v / np.abs(v_lk) + rel_i) / (1.0 - rel_i)
-    return v_lk / h_path, complex(i_lk[0]) / h_path, np.asarray(rel)
+    v_lk, b_v = _lockin_phasors(v, t_tick, freqs, s, "V")
+    i_lk, b_i = _lockin_phasors(cur[:, None], t_tick, freqs, s, "I")
+    rel_i = b_i[:, 0] / np.abs(i_lk[:, 0])
+    rel = (b_v / np.abs(v_lk) + rel_i[:, None]) / (1.0 - rel_i[:, None])
+    return v_lk, i_lk[:, 0], np.asarray(rel)
 
 
-def _lockin_phasor(
-    y: npt.NDArray[np.float64], t_tick: npt.ArrayLike, f: float, s: EisSettings, kind: str,
+def _lockin_phasors(
+    y: npt.NDArray[np.float64], t_tick: npt.ArrayLike, freqs: list[float], s: EisSettings,
+    kind: str,
 ) -> tuple[npt.NDArray[np.complex128], npt.NDArray[np.float64]]:
-    """Phasors (V or A, at ``t = 0`` like :func:`fit_tone`) and their bounds, via the lock-in.
+    """Phasors (V or A, at ``t = 0`` like :func:`fit_tone`) and bounds, (n_tones, n_channels).
 
-    ``y`` is the integration span, shape (n, n_channels): volts of the mean cell code (``V``,
-    turned into the sum of the ``n_avg`` codes) or amperes (``I``, turned into 1 mA codes).
+    One lock-in per tone over the integration span ``y`` (n, n_channels): volts of the mean
+    cell code (``V``, turned into the sum of the ``n_avg`` codes) or amperes (``I``, turned
+    into 1 mA codes); with ``detrend_degree = 1`` one linear drift is removed jointly.
     """
     from bms_emu.device.device import CURRENT_LSB_A
 
@@ -545,22 +545,25 @@ def _lockin_phasor(
         y_codes = y / unit
     fmt = lockin.LockinFormat(code_bits=16 + math.ceil(math.log2(s.n_avg)))
     x = np.floor(y_codes + 0.5).astype(np.int64)
-    ftw = lockin.tuning_word(f, s.f_sample_Hz, fmt)
     n = x.shape[0]
-    if lockin.record_samples(ftw, round(n * f / s.f_sample_Hz), fmt) != n:
-        raise ValueError(f"{f} Hz: the record is not whole NCO periods")  # K spp^2 >= 2**P
-    r = lockin.lockin_accumulate(x, ftw, x[0], fmt)
-    bound = lockin.error_bound(
-        np.abs(x - x[0]).mean(axis=0), n, ftw, f, s.f_sample_Hz, q_max=0.5, fmt=fmt
-    )
+    mean_abs_d = np.abs(x - x[0]).mean(axis=0)
+    res, bounds = [], []
+    for f in freqs:
+        ftw = lockin.tuning_word(f, s.f_sample_Hz, fmt)
+        if lockin.record_samples(ftw, round(n * f / s.f_sample_Hz), fmt) != n:
+            raise ValueError(f"{f} Hz: the record is not whole NCO periods")  # K spp^2 >= 2**P
+        res.append(lockin.lockin_accumulate(x, ftw, x[0], fmt))
+        bounds.append(lockin.error_bound(mean_abs_d, n, ftw, f, s.f_sample_Hz, fmt=fmt))
     if s.detrend_degree == 1:
-        ph = lockin.drift_corrected_phasor(r, f, s.f_sample_Hz, fmt)[0] * unit
-        bound = lockin.drift_error_bound(bound, n, f, s.f_sample_Hz, q_max=0.5)
+        ph = lockin.drift_corrected_phasors(res, freqs, s.f_sample_Hz, fmt)[0]
+        bound = lockin.drift_error_bounds(bounds, n, freqs, s.f_sample_Hz, q_max=0.5)
     else:
-        ph = lockin.lockin_phasor(r.acc_i, r.acc_q, n, fmt) * unit
+        ph = np.stack([lockin.lockin_phasor(r.acc_i, r.acc_q, n, fmt) for r in res])
+        bound = np.stack(bounds)
     # the lock-in's phase is that of the first sample: refer it to t = 0 like fit_tone
     t_first = float(np.asarray(t_tick)[0])
-    return ph * np.exp(-2j * np.pi * f * t_first), np.asarray(bound * unit)
+    rot = np.exp(-2j * np.pi * np.asarray(freqs) * t_first)[:, None]
+    return np.asarray(ph * unit * rot), np.asarray(bound * unit)
 
 
 def _multisine_record(
@@ -614,6 +617,8 @@ def _multisine_record(
     v = np.concatenate([v1, v2])[n_settle:]
     cur = np.concatenate([i1, i2])[n_settle:]
     t_tick = (t_c[n_settle:] - t_a) + delay
+    if lk_bound is not None:  # one NCO per tone over the shared record, drift removed jointly
+        v_lk, i_lk, rel_lk = _lockin_v_i(v, cur, t_tick, [float(f) for f in freqs], s)
     for fi, f in enumerate(freqs):
         h_path = complex(
             path_response(f, t_dec_s=t_conv, window_s=window, n_avg=s.n_avg, t_conv_s=t_conv)
@@ -622,9 +627,9 @@ def _multisine_record(
         fit_v = fit_tone(t_tick, v, f, s.detrend_degree, spp)
         i_ph = fit_i.phasor[0] / h_path
         v_ph = fit_v.phasor / h_path
-        if lk_bound is not None:  # one NCO per tone over the shared record
-            v_ph, i_ph, rel = _lockin_v_i(v, cur, t_tick, float(f), s, h_path)
-            lk_bound[fi] = (np.abs(v_ph / i_ph) * rel)[cells]
+        if lk_bound is not None:
+            v_ph, i_ph = v_lk[fi] / h_path, i_lk[fi] / h_path
+            lk_bound[fi] = (np.abs(v_ph / i_ph) * rel_lk[fi])[cells]
         zz = -v_ph / i_ph
         rel = (fit_v.u_phasor / abs(h_path)) / np.abs(v_ph)
         uu = np.abs(zz) * np.sqrt(

@@ -88,13 +88,30 @@ def test_multisine_lockin_one_nco_per_tone_agrees_with_the_fit_within_the_bound(
     assert np.max(np.abs(lk.mag_error_pct)) <= 2.0 and np.max(np.abs(lk.phase_error_deg)) <= 1.0
 
 
+def test_multisine_lockin_with_joint_drift_removal_meets_the_target_with_drift() -> None:
+    """Multisine with OCV drift: the tones' drift is removed jointly (one solve per record).
+
+    Measured: 1.22 % / 0.68 deg worst (the float periodic fit: 1.21 % / 0.68 deg), at most
+    0.09 u from the fit."""
+    s = EisSettings(freqs_Hz=(0.05, 0.1, 0.2, 0.5, 1.0), excitation="multisine",
+                    amplitude_A=1.0, min_integration_s=60.0, cells=(0, 5, 10, 15),
+                    detrend_degree=1, dc_offset_A=10.0, preroll_s=600.0)
+    runs = {}
+    for dem in ("fit", "lockin"):
+        emu = build_emulator(TARGET, LFP, 1, seed=2)
+        runs[dem] = run_eis(emu.analogs[0], dataclasses.replace(s, demodulation=dem))
+    fit, lk = runs["fit"], runs["lockin"]
+    assert np.max(np.abs(lk.mag_error_pct)) <= 2.0 and np.max(np.abs(lk.phase_error_deg)) <= 1.0
+    assert np.all(np.abs(lk.z_Ohm - fit.z_Ohm) <= 0.5 * fit.u_Ohm)
+
+
 def test_lockin_setting_is_checked() -> None:
     with pytest.raises(ValueError, match="detrend_degree 0 or 1"):
         EisSettings(demodulation="lockin")  # default detrend_degree is 2
     with pytest.raises(ValueError, match="external"):
         EisSettings(demodulation="lockin", detrend_degree=0, excitation="balance")
-    with pytest.raises(ValueError, match="'multisine' with 0"):
-        EisSettings(demodulation="lockin", detrend_degree=1, excitation="multisine",
+    with pytest.raises(ValueError, match="detrend_degree 0 or 1"):
+        EisSettings(demodulation="lockin", detrend_degree=2, excitation="multisine",
                     freqs_Hz=(0.5, 1.0))
     with pytest.raises(ValueError, match="'fit' or 'lockin'"):
         EisSettings(demodulation="goertzel")
