@@ -291,16 +291,19 @@ class BridgeRef:
             if len(p) < 5 or p[4] not in (bl.SHADOW_UPDATE, bl.CHAIN_STATE):
                 return  # malformed (the CRC was right, so it is a PC bug)
             (at_us,) = struct.unpack_from("<I", p)
-            self._pending.append((at_us, p[4], p[5:], now))
-            if len(self._pending) > MAX_PENDING:
-                self.early_applies += 1
-                self._apply_now(*self._pending.popleft())
+            self._enqueue((at_us, p[4], p[5:], now))
             self._apply_due(self.t_us())
         elif self._pending and ftype in (bl.SHADOW_UPDATE, bl.CHAIN_STATE):
             # The PC sent it after a timed update: it describes a later state, so it waits.
-            self._pending.append((None, ftype, p, now))
+            self._enqueue((None, ftype, p, now))
         else:
             self._apply_now(None, ftype, p, now)
+
+    def _enqueue(self, item: tuple[int | None, int, bytes, float]) -> None:
+        self._pending.append(item)
+        if len(self._pending) > MAX_PENDING:  # full: the oldest goes early, and it is said
+            self.early_applies += 1
+            self._apply_now(*self._pending.popleft())
 
     def _apply_due(self, t_us: int) -> None:
         """Apply the timed updates whose time has come (and the untimed ones queued behind)."""

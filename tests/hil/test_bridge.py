@@ -428,6 +428,13 @@ def test_pending_overflow_applies_the_oldest_early_and_says_so(
     bad = bl.encode_frame(bl.AT, 3, struct.pack("<IB", 0, bl.CC_RULES) + b"\x00")
     bridge.feed(bad)  # only shadow updates and chain states may be timed
     assert bridge.pending == 2 and bridge.stats.frames_rx == 4
+    bridge.feed(bl.encode_frame(bl.SHADOW_UPDATE, 4, _shadow(RDCVB, datas[0])))  # queues too
+    assert bridge.early_applies == 2 and bridge.pending == 2
+    assert bridge.shadow[RDCVA] == datas[1] and RDCVB not in bridge.shadow
+    clock.t_us = 6_000_002  # both timed ones due: the untimed one behind them follows
+    bridge.feed(b"")
+    assert bridge.pending == 0 and bridge.shadow[RDCVA] == datas[2]
+    assert bridge.shadow[RDCVB] == datas[0]
 
 
 def test_bms_emu_serve_runs_the_pc_side_for_a_bridge_and_shares_the_chain_with_tcp(
