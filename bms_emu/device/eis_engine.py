@@ -521,7 +521,8 @@ def _lockin_v_i(
     v_lk, b_v = _lockin_phasors(v, t_tick, freqs, s, "V")
     i_lk, b_i = _lockin_phasors(cur[:, None], t_tick, freqs, s, "I")
     rel_i = b_i[:, 0] / np.abs(i_lk[:, 0])
-    rel = (b_v / np.abs(v_lk) + rel_i[:, None]) / (1.0 - rel_i[:, None])
+    with np.errstate(divide="ignore"):  # a current within its own bound: no bound at all
+        rel = (b_v / np.abs(v_lk) + rel_i[:, None]) / np.maximum(1.0 - rel_i[:, None], 0.0)
     return v_lk, i_lk[:, 0], np.asarray(rel)
 
 
