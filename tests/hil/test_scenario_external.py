@@ -61,8 +61,11 @@ def rack(serve_process) -> Iterator[dict[str, object]]:  # type: ignore[no-untyp
         assert dut.returncode == 0, err
 
 
-def _scenario(tmp_path: Path, can_cfg: dict[str, object], extra: list[dict[str, object]]) -> Path:
-    data = yaml.safe_load(SCENARIO.read_text())
+def _scenario(
+    tmp_path: Path, can_cfg: dict[str, object], extra: list[dict[str, object]],
+    source: Path = SCENARIO,
+) -> Path:
+    data = yaml.safe_load(source.read_text())
     data["can"] = can_cfg
     data["expectations"] += extra
     for k in ("chip", "pack"):
@@ -106,6 +109,21 @@ def test_external_dut_scenario_over_can_with_junit(rack, tmp_path: Path) -> None
     assert {0x102, 0x201, 0x300, 0x301} <= ids  # fault sent, emulator status, DUT frames
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 5
+
+
+def test_external_link_faults_reach_the_dut_through_serve(rack, tmp_path: Path) -> None:
+    """Link faults sent over CAN act on serve's TCP transport: the DUT sees a dead chip."""
+    from hil.scenario import run_scenario
+
+    path = _scenario(tmp_path, rack["can"], [], SCENARIO.parent / "link_faults.yaml")  # type: ignore[arg-type]
+    res = run_scenario(path, tmp_path / "out")
+    assert res.passed, [e.message for e in res.expectations] + res.notes
+    hit = res.expectations[2]
+    # COMM needs two failed cycles: the second starts 100 ms after the first, which may have
+    # met the fault late in its own measurement (12 ms conversion wait + reads): > 50 ms
+    assert hit.latency_s is not None and 0.05 < hit.latency_s <= 0.5
+    acked = {r.label: r.acked_s for r in res.events}
+    assert acked["fault on: bit_errors"] is not None and acked["fault on: dev0_silent"] is not None
 
 
 def test_external_runner_reports_a_missing_dut_within_its_deadline(serve_process, tmp_path):  # type: ignore[no-untyped-def]
