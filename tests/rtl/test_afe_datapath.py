@@ -11,7 +11,9 @@ Scenarios, each a full workload run (trim load, start, 4 S periods) after a rese
   ``ecc_corr_flt``);
 * a double-bit flip in the C gain word: uncorrectable, the C path runs untrimmed (all-zero
   codes), ``ecc_unc_flt``;
-* random trims (factory-trim magnitudes), voltages, die temperature and CTH.
+* random trims (factory-trim magnitudes), voltages, die temperature and CTH;
+* CLRFLAG: the sticky flags clear, and a single-bit error still in the trim memory is
+  flagged again on the next clock.
 
 Every C result, every S result and every flag is compared with the model; the scenarios are
 chosen so that each flag is both set and clear somewhere (checked).
@@ -90,6 +92,22 @@ if cocotb is not None:
                           len(got.c), len(got.s), N_CH, got.flags)
         for k in ("csflt", "ecc_corr_flt", "ecc_unc_flt"):
             assert seen[k] == {0, 1}, f"{k} never {'set' if 1 not in seen[k] else 'clear'}"
+        await _clear_flags(dut, dict(scenarios(np.random.default_rng(0)))["single flips"])
+
+    async def _clear_flags(dut, stim: Stimulus) -> None:
+        """CLRFLAG clears the sticky flags; an ECC error still in the memory sets its flag
+        again on the next clock (the monitor keeps seeing it)."""
+        from cocotb.triggers import RisingEdge
+
+        got = await run(dut, stim)
+        assert got.flags["ecc_corr_flt"] == 1
+        dut.clr.value = 1
+        await RisingEdge(dut.clk)
+        dut.clr.value = 0
+        await RisingEdge(dut.clk)  # the clear has taken effect at this edge
+        assert int(dut.ecc_corr_flt.value) == 0 and int(dut.csflt.value) == 0
+        await RisingEdge(dut.clk)
+        assert int(dut.ecc_corr_flt.value) == 1, "the persisting single error is not re-flagged"
 
 
 def _sources() -> list:
