@@ -53,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
         mark = "ok" if q["ok"] else "NOT OK"
         print(f"[{mark}] {q['name']}: {q['verdict']} (expected {q['expect']}): "
               f"{q.get('message', '')}")
+    rc = s.get("rtl_campaign")
+    if rc:
+        lfm = "-" if rc["lfm"] is None else f"{rc['lfm']:.2%}"
+        spfm = "-" if rc["spfm"] is None else f"{rc['spfm']:.2%}"
+        print(f"RTL fault campaign {rc['design']['name']}: SPFM {spfm}, LFM {lfm}, residual "
+              f"{rc['residual_fit']:.3g} FIT ({rc['residual_ppm_mission']:.3g} ppm / mission)")
     if res.regressions:
         for r in res.regressions:
             print(f"[REGRESSION] {r['metric']}: {r['value']:.6g} vs median of last "

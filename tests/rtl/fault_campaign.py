@@ -327,9 +327,11 @@ def summarize(spec: CampaignSpec, flops: list[Flop], records: list[dict[str, Any
     blocks: dict[str, Tally] = {}
     by_mech: dict[str, int] = {}
     gaps: dict[str, dict[str, int]] = {}
+    late = dict.fromkeys(KINDS, 0)
     for r in records:
         f = fault_fit(r["kind"]) / (r.get("n_seu", 1) if r["kind"] == "seu" else 1)
         counts[r["kind"]].add(r["cls"], f)
+        late[r["kind"]] += int(r["cls"] == "detected" and bool(r.get("dangerous")))
         blocks.setdefault(_block(r["path"]), Tally()).add(r["cls"], f)
         for m in r.get("by", []):
             by_mech[m] = by_mech.get(m, 0) + 1
@@ -367,6 +369,9 @@ def summarize(spec: CampaignSpec, flops: list[Flop], records: list[dict[str, Any
         "counts": {kind: t.n for kind, t in counts.items()},
         "fit": {kind: t.fit for kind, t in counts.items()},
         "detected_by": by_mech,
+        # detected, but a C result more than danger_codes off was read before (or with) the
+        # first flag: safe only if the host acts on the flag within the fault tolerant time
+        "detected_after_wrong_output": late,
         "blocks": {b: t.n for b, t in sorted(blocks.items())},
         "metrics": m_inst,
         "metrics_chip": m_chip,

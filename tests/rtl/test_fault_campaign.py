@@ -285,6 +285,7 @@ def test_fault_campaign_hardened(request: pytest.FixtureRequest, tmp_path: Path)
     for kind in KINDS:
         assert sum(doc["counts"][kind].values()) == n_bits, kind
     assert doc["n_faults"] == 3 * n_bits
+    assert set(doc["detected_after_wrong_output"]) == set(KINDS)
     assert doc["spfm"] >= 0.99, f"SPFM {doc['spfm']:.4%} < 99 %; gaps {doc['gaps']}"
     assert doc["metrics"]["spfm"] >= 0.99
     assert doc["lfm"] is not None and 0.0 <= doc["lfm"] <= 1.0

@@ -116,3 +116,12 @@ def test_cli_rejects_a_malformed_campaign_before_sweeping(tmp_path: Path, make_s
     err = capsys.readouterr().err
     assert str(bad) in err and "spfm" in err
     assert not (out / "summary.json").exists()
+
+
+def test_cli_prints_the_campaign_line(tmp_path: Path, make_sweep, capsys) -> None:
+    camp = _write(tmp_path, DOC)
+    rc = main(["sweep", str(make_sweep(tmp_path)), "--rtl-campaign", str(camp),
+               "--no-progress", "--out", str(tmp_path / "out")])
+    assert rc == 0  # the tiny sweep's own requirements hold at its default size
+    out = capsys.readouterr().out
+    assert "RTL fault campaign afe_datapath hardened: SPFM 99.50%, LFM 93.00%" in out
