@@ -233,8 +233,11 @@ def run_bench(
         HDL parameters (also part of the build key); the bench sees them as
         ``cocotb.plusargs[name]`` (strings).
     build_args : list of str, optional
-        Extra simulator build arguments (part of the build key), e.g. ``["--public-flat-rw"]``
-        for a bench that writes internal signals (fault injection).
+        Extra simulator build arguments (part of the build key), e.g. ``["--output-split",
+        "0"]`` for a model large enough to be split into several C++ files (the PyPI
+        wheel's verilated.mk then breaks on the precompiled header) or ``["-CFLAGS", "-O2"]``
+        for a long run (the last ``-O`` wins). cocotb's Verilator runner already builds with
+        ``--public-flat-rw``: internal signals are writable without an extra argument.
     """
     from cocotb_tools.runner import get_runner
 
