@@ -16,7 +16,9 @@ In the simulator (``campaign_bench`` below, one process for the whole campaign):
   toggles every clock, leaves the other bits counting, and ends with Release;
 * every probe is dangerous and detected on its own;
 * every flop bit x (upset at a seeded random clock, stuck-at-0, stuck-at-1), classified;
-  latent pass for safe permanent faults of mechanism flops.
+  latent pass for safe permanent faults of mechanism flops;
+* no state leaks between runs: the reference and a sample of 30 faults re-run at the end
+  (in reverse order) give the same outcome.
 
 Asserted on the result (hardened design): SPFM >= 99 % (ISO 26262 ASIL D), every bit of the
 inventory injected with all three models; ``campaign.json`` is written next to the run (and to
@@ -180,6 +182,7 @@ if cocotb is not None:
         import time
 
         import afe_campaign as ac
+        import numpy as np
         from datapath_workload import pattern, run_played
         from fault_campaign import Injector, classify, enumerate_faults
         from rtl_bench import start_clock
@@ -237,8 +240,6 @@ if cocotb is not None:
         faults = enumerate_faults(flops, ac.upset_window(stim), cfg["seed"],
                                   cfg["seu_per_bit"])
         if cfg["limit"] is not None and cfg["limit"] < len(faults):
-            import numpy as np
-
             keep = np.random.default_rng(cfg["seed"]).choice(len(faults), cfg["limit"],
                                                              replace=False)
             faults = [faults[i] for i in sorted(keep)]
@@ -261,6 +262,18 @@ if cocotb is not None:
                     rec["cls"] = "latent"
             records.append(rec)
         wall = time.perf_counter() - t1
+        # no state leaks from run to run (a flop without reset, a force left on): the
+        # reference and a seeded sample of faults, re-run in reverse order, give the same
+        again = as_dict(await play(stim))
+        assert again.pop("stopped_at") is None and again == ref, "reference changed"
+        pick = np.random.default_rng(cfg["seed"] + 1).choice(len(faults),
+                                                               min(30, len(faults)),
+                                                               replace=False)
+        for i in sorted(pick.tolist(), reverse=True):
+            f = faults[i]
+            r = await one([(f.path, f.bit, f.kind, f.cycle)])
+            first = {k: records[i][k] for k in ("by", "max_dc", "stopped_at")}
+            assert {k: r[k] for k in first} == first, f"{f}: {r} vs {records[i]}"
         dut._log.info("campaign %s: %d faults + %d latent-pass runs in %.1f s (one run %.3f s)",
                       cfg["design"], len(faults), n_latent_runs, wall, t_run)
         Path(cfg["out"]).write_text(json.dumps({
