@@ -94,6 +94,9 @@ _RULES = (
     (r"\.g_par\.", "parity"), (r"^par_flt$", "parity"),
     (r"^ecc_(corr|unc)_flt$", "ecc"),
 )
+#: flops that grow with the channel count (scaled to 16 channels for the chip figures): the
+#: channel blocks, cs_compare's per-channel flags and the packed result registers
+_PER_CHANNEL = r"^(g_ch\[\d+\]\.|u_cs\.|c_res_q$|s_res_q$)"
 _PROBES = {
     "cs_compare": Probe(variant="c_offset"),
     "lockstep": Probe(injections=(("g_ch[0].u_c.u_trim.corrected", 7, "sa1"),)),
@@ -116,7 +119,8 @@ def _spec(name: str, dup: int, par: int, build_args: tuple[str, ...]) -> Campaig
         parameters={**params, "N_BITS": stimulus().n_bits},
         alarms=alarms, mechanism_rules=_RULES, probes=probes, danger_codes=DANGER_CODES,
         inventory_top="afe_datapath", inventory_parameters=params, hdl_prefix="u_dut.",
-        n_ch=N_CH, bit_mechanism=_bit_mechanism, build_args=build_args)
+        per_channel=_PER_CHANNEL, n_ch=N_CH, bit_mechanism=_bit_mechanism,
+        build_args=build_args)
 
 
 #: The baseline builds unoptimised (CI runs only a sample of it: compile time dominates).
