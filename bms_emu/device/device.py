@@ -65,6 +65,9 @@ __all__ = [
 CLEARED: Final = -0x8000
 #: LSB of the current-channel result (extension): 1 mA (the channel's offset is tens of mA).
 CURRENT_LSB_A: Final = 1e-3
+#: Events closer than this run in their fixed order (C before S): the 8th C result and the S
+#: result of one RD window are one instant even when float sums of their periods differ by an ulp.
+_TIE_S: Final = 1e-9
 #: CUR group after power-on: the largest code (like 0x7FFF for cells), counter 0.
 CURRENT_POR: Final = bytes.fromhex("ffffff7f0000")
 #: Register value after power-on, sleep and SRST.
@@ -329,6 +332,9 @@ class Device:
         self._c_ow = 0
         self._c_dcp = True
         self._c_next = math.inf
+        # result k of a job is due at t0 + k * period: computed from the start, never summed,
+        # so the 8th C result and the S result of one window fall on the same instant
+        self._c_t0, self._c_k = 0.0, 0
         self._c_left = 0
         self._c_run = 0
         self._s_on = False
@@ -337,6 +343,7 @@ class Device:
         self._s_dcp = True
         self._s_rd = False
         self._s_next = math.inf
+        self._s_t0, self._s_k = 0.0, 0
         self._aux_q: list[tuple[float, str]] = []
         self._aux2_q: list[tuple[float, int]] = []
         self._ref_ready: float | None = None
@@ -478,7 +485,7 @@ class Device:
                 self._ev_sleep,
             ),
         ):
-            if te < best[0]:
+            if te < best[0] - _TIE_S:
                 best = (te, fn)
         return best
 
@@ -500,11 +507,13 @@ class Device:
         n -= n % per
         if n <= 0:
             return
-        self._c_next += n * self._tc
+        self._c_k += n
+        self._c_next = self._c_t0 + self._c_k * self._tc
         self._c_run += n
         self._ct = (self._ct + n) & 0x1FFF
         if self._s_on and self._s_cont:
-            self._s_next += (n // per) * self._ts
+            self._s_k += n // per
+            self._s_next = self._s_t0 + self._s_k * self._ts
         self._reschedule()
 
     # ------------------------------------------------------------------ events
@@ -571,7 +580,8 @@ class Device:
             self._block = 0
             self._live["AC"] = self._ring_mean()
             self._publish("AC")
-        self._c_next = te + self._tc
+        self._c_k += 1
+        self._c_next = self._c_t0 + self._c_k * self._tc
         if not self._c_cont:
             self._c_left -= 1
             if self._c_left <= 0:
@@ -605,7 +615,8 @@ class Device:
                 self._statc |= _STATC["COMP"]
             self._statc |= mask << 0  # CSFLT occupies bits 0..15
         if self._s_cont:
-            self._s_next = te + self._ts
+            self._s_k += 1
+            self._s_next = self._s_t0 + self._s_k * self._ts
         else:
             self._s_on = False
             self._s_rd = False
@@ -941,6 +952,7 @@ class Device:
         self._ring = []
         self._block = 0
         self._c_left = self.timing.c_per_s if p["RD"] else 1
+        self._c_t0, self._c_k = start, 1
         self._c_next = start + self._tc
         if p["RSTF"]:
             self._fc_state = None
@@ -951,6 +963,7 @@ class Device:
             self._s_ow = p["OW"]
             self._s_dcp = self._c_dcp
             self._s_rd = True
+            self._s_t0, self._s_k = start, 1
             self._s_next = start + self._ts
         elif self._s_rd:
             self._s_on = False
@@ -966,6 +979,7 @@ class Device:
         self._s_ow = p["OW"]
         self._s_dcp = bool(p["DCP"])
         self._s_rd = False
+        self._s_t0, self._s_k = start, 1
         self._s_next = start + self._ts
         self._jobs_changed(t)
         self._reschedule()

@@ -34,6 +34,25 @@ def test_read_all_64_cells_of_a_4_device_chain() -> None:
     assert [int.from_bytes(s, "little") for s in host.read_sid()] == [0x100 + k for k in range(4)]
 
 
+@pytest.mark.parametrize("t_start_s", [0.0, 0.0137, 1.2345])
+def test_single_shot_rd_compares_once_its_8th_c_result_is_in(t_start_s: float) -> None:
+    """ADCV RD=1 CONT=0: one S result against the 8 C results of the same window.
+
+    The 8th C result and the S result are due at the same instant; their times are computed from
+    the job start, so an ulp of float difference between 8 x t_C and t_S cannot put the S result
+    first (it did: the compare saw 7 C results and never ran). Several start times vary the
+    rounding (all before the watchdog's sleep timeout).
+    """
+    threshold_V = CTH_TABLE_MV[2] * 1e-3
+    _chain, analogs, host = make_chain(2)
+    analogs[1].gain_error_S[7] = 2.0 * threshold_V / 3.0  # S of channel 8 off by 2 x CTH
+    _start(host)
+    host.wait(t_start_s)
+    host.start_cell_conversion(rd=True)
+    host.wait(20e-3)
+    assert [s["CSFLT"] for s in host.read_status("C")] == [0, 1 << 7]
+
+
 def test_corrupted_frame_is_rejected_and_counted() -> None:
     chain, _, host = make_chain(4)
     flip = {"armed": False}
