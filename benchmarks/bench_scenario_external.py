@@ -11,7 +11,8 @@ off (EMU_FaultInject). Figures, all on the wall clock:
 - send jitter: time the event's frame went out - its scheduled time;
 - ack latency: frame sent -> first EMU_Status showing the fault active (bounded by the
   emulator's 100 ms telemetry cycle, DBC GenMsgCycleTime);
-- detection latency: fault sent -> the DUT's OV_Flag frame (the master's 100 ms cycle).
+- detection latency: fault sent -> the DUT's OV_Flag frame (the master's 100 ms cycle);
+- telemetry: the serve CAN node's own count of cycles and how late its worst cycle went out.
 """
 
 from __future__ import annotations
@@ -93,12 +94,13 @@ def bench() -> dict[str, Any]:
             res = ExternalScenarioRunner(cfg, files, out).run()
             wall = time.perf_counter() - t0
     finally:
-        for p in (dut, serve):
-            if p is not None:
-                p.terminate()
-                p.wait(15)
-        if serve.stdout is not None:
-            serve.stdout.close()
+        if dut is not None:
+            dut.terminate()
+            dut.wait(15)
+        serve.terminate()
+        rest, _ = serve.communicate(timeout=15)  # ends with "can node stopped {summary}"
+    node = next((json.loads(line.removeprefix("can node stopped "))
+                 for line in rest.splitlines() if line.startswith("can node stopped ")), {})
     jitter = [r.jitter_s for r in res.events if r.jitter_s is not None]
     acks = [r.acked_s - r.applied_s for r in res.events
             if r.acked_s is not None and r.applied_s is not None]  # fmt: skip
@@ -110,6 +112,8 @@ def bench() -> dict[str, Any]:
         "send_jitter": _stats_ms(jitter),
         "ack_latency": _stats_ms(acks) if acks else None,
         "detection_latency": _stats_ms(det) if det else None,
+        "telemetry": {k: node.get(k) for k in ("telemetry_cycles", "late_cycles", "max_late_s",
+                                                "applied", "rejected", "internal_errors")},
         "dut_frames": res.dut_frames,
         "run_wall_s": wall,
         "notes": res.notes,
