@@ -28,7 +28,10 @@
 //
 // Outputs: c_codes / s_codes signed 16 (V = 1.5 V + code 150 uV), channel i at [i*16 +: 16],
 // loaded 3 clocks after the last bit of a period; csflt as cs_compare; ecc_corr_flt,
-// ecc_unc_flt, dup_flt, par_flt sticky until clr (or rst_n).
+// ecc_unc_flt, dup_flt, par_flt sticky until clr (or rst_n). Strobes for a top level that
+// copies results: c_strobe / s_strobe are high in the clock at whose end c_codes / s_codes take
+// a new result, cmp_strobe in the clock at whose end mismatch (the bits of this one compare,
+// not sticky) takes a new value (combinational: no extra flops for the fault campaign).
 // Clock / reset: rising edge of clk; rst_n synchronous, active low.
 module afe_datapath #(
     parameter int N_CH          = 16,
@@ -71,7 +74,11 @@ module afe_datapath #(
     output logic                            ecc_corr_flt,
     output logic                            ecc_unc_flt,
     output logic                            dup_flt,
-    output logic                            par_flt
+    output logic                            par_flt,
+    output logic                            c_strobe,
+    output logic                            s_strobe,
+    output logic                            cmp_strobe,
+    output logic [N_CH-1:0]                 mismatch
 );
     logic signed [CB-1:0] c_gain, c_tempco, c_offset, c_board;
     logic signed [CB-1:0] s_gain, s_tempco, s_offset, s_board;
@@ -205,9 +212,6 @@ module afe_datapath #(
         end
     end
 
-    /* verilator lint_off UNUSEDSIGNAL */
-    logic [N_CH-1:0] mismatch;                   // per-compare bits: csflt is what is kept
-    /* verilator lint_on UNUSEDSIGNAL */
     cs_compare #(.N_CH(N_CH), .CODE_BITS(CB), .N_AVG(N_AVG)) u_cs (
         .clk, .rst_n, .cmp_valid(cmp_q), .clr, .cth, .s_codes(s_res_q), .c_sums,
         .mismatch, .csflt
@@ -230,4 +234,7 @@ module afe_datapath #(
 
     assign c_codes = c_res_q;
     assign s_codes = s_res_q;
+    assign c_strobe = c_new[0];
+    assign s_strobe = s_new[0];
+    assign cmp_strobe = cmp_q;
 endmodule
