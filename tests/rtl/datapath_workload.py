@@ -25,7 +25,7 @@ resolution (one sinc3 step is 29 cell codes) but the arithmetic is the chip's, b
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,35 +190,20 @@ def _unpack(word: int, n_ch: int) -> tuple[int, ...]:
 
 FLAG_PORTS = ("csflt", "ecc_corr_flt", "ecc_unc_flt", "dup_flt", "par_flt")
 
-#: Hook called after every rising edge with the clock index (0 = first reset clock), after
-#: the outputs of that clock are sampled: the fault injector. It returns an awaitable when it
-#: acts in that clock (it may move on to the ReadWrite phase), else None.
-Hook = Callable[[int], Awaitable[None] | None]
-
-
-async def run(dut: Any, stim: Stimulus, hook: Hook | None = None,
-              stop_on_flag: bool = False) -> Trace:
-    """Drive one workload run on ``dut`` (clock already running); return its trace.
-
-    ``stop_on_flag``: end the run at the first C result read at which a sticky flag is set
-    (the fault campaign: a detected fault stays detected; the trace is then partial).
-    """
-    from cocotb.triggers import RisingEdge
+async def run(dut: Any, stim: Stimulus, period_ns: int = 10) -> Trace:
+    """Drive one workload run on ``dut`` (clock already running) clock by clock; return its
+    trace. Outputs are read a quarter period after each rising edge, when every register
+    shows its new value (whatever the clock implementation's callback order)."""
+    from cocotb.triggers import RisingEdge, Timer
 
     edge = RisingEdge(dut.clk)
-    k = 0
+    quarter = Timer(period_ns * 1000 // 4, unit="ps")
 
     async def tick(sample: Callable[[], None] | None = None) -> None:
-        # right after the edge the registers still show the values from before it
-        nonlocal k
         await edge
+        await quarter
         if sample is not None:
             sample()
-        if hook is not None:
-            r = hook(k)
-            if r is not None:
-                await r
-        k += 1
 
     dut.c_bit_valid.value = 0
     dut.s_bit_valid.value = 0
@@ -247,17 +232,13 @@ async def run(dut: Any, stim: Stimulus, hook: Hook | None = None,
     n, r_c, r_s, n_ch = stim.n_bits, stim.r_c, stim.r_s, stim.n_ch
     tr = Trace()
     m = 0
-    flagged = False
 
     def sample() -> None:
-        nonlocal flagged
-        last = m - 3  # the bit whose result the registers show now
+        last = m - 2  # the registers hold the result of the period ending with bit m - 2
         if 0 <= last < n and (last + 1) % r_c == 0:
             tr.c.append(_unpack(_u(dut.c_codes.value), n_ch))
             if (last + 1) % r_s == 0:
                 tr.s.append(_unpack(_u(dut.s_codes.value), n_ch))
-            if stop_on_flag:
-                flagged = any(_u(getattr(dut, p).value) for p in FLAG_PORTS)
 
     dut.c_bit_valid.value = 1
     dut.s_bit_valid.value = 1
@@ -269,9 +250,6 @@ async def run(dut: Any, stim: Stimulus, hook: Hook | None = None,
             dut.c_bit_valid.value = 0
             dut.s_bit_valid.value = 0
         await tick(sample)
-        if flagged:
-            tr.stopped_at = k
-            break
     tr.flags = {p: _u(getattr(dut, p).value) for p in FLAG_PORTS}
     return tr
 

@@ -97,16 +97,17 @@ if cocotb is not None:
     async def _clear_flags(dut, stim: Stimulus) -> None:
         """CLRFLAG clears the sticky flags; an ECC error still in the memory sets its flag
         again on the next clock (the monitor keeps seeing it)."""
-        from cocotb.triggers import RisingEdge
+        from cocotb.triggers import RisingEdge, Timer
 
         got = await run(dut, stim)
         assert got.flags["ecc_corr_flt"] == 1
         dut.clr.value = 1
-        await RisingEdge(dut.clk)
-        dut.clr.value = 0
-        await RisingEdge(dut.clk)  # the clear has taken effect at this edge
+        await RisingEdge(dut.clk)  # the clear is sampled here
+        await Timer(2500, unit="ps")
         assert int(dut.ecc_corr_flt.value) == 0 and int(dut.csflt.value) == 0
+        dut.clr.value = 0
         await RisingEdge(dut.clk)
+        await Timer(2500, unit="ps")
         assert int(dut.ecc_corr_flt.value) == 1, "the persisting single error is not re-flagged"
 
 
