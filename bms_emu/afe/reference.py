@@ -43,6 +43,7 @@ is axis 0 and temperatures / lifetimes may add axes, e.g. ``temp_die_C`` shaped
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,14 +68,17 @@ __all__ = [
     "T0_C",
     "ReferenceNoise",
     "ReferenceParams",
+    "ReferenceScalars",
     "ReferenceSpec",
     "ReferenceState",
     "hysteresis_update",
+    "hysteresis_update_scalar",
     "noise_psd_V2_per_Hz",
     "per_device",
     "reference_error_ppm",
     "sample_reference",
     "v_ref_V",
+    "v_ref_scalar_V",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -417,6 +421,65 @@ def v_ref_V(
             params, temp_die_C, t_h, hyst_m=state.hyst_m, t_assembly_h=state.t_assembly_h
         )
     return per_device(params.v_nom_V, err.ndim) * (1.0 + 1e-6 * err)
+
+
+@dataclass(frozen=True)
+class ReferenceScalars:
+    """One device's reference parameters as Python floats, for the per-conversion path.
+
+    :func:`v_ref_scalar_V` and :func:`hysteresis_update_scalar` evaluate the same expressions
+    as :func:`v_ref_V` and :func:`hysteresis_update`, operation for operation (so the results
+    are bit-identical, checked in ``tests/afe/test_reference.py``), without the array set-up
+    that dominates a single device's evaluation.
+    """
+
+    v_nom_V: float
+    e0_ppm: float
+    a1_ppm_per_C: float
+    a2_ppm_per_C2: float
+    hyst_ppm: float
+    hyst_threshold_C: float
+    hyst_full_C: float
+    reflow_ppm: float
+    reflow_recovery_frac: float
+    reflow_tau_h: float
+    drift_ppm_per_sqrt_kh: float
+
+    @classmethod
+    def of(cls, params: ReferenceParams, i: int = 0) -> ReferenceScalars:
+        """Device ``i`` of ``params``."""
+        return cls(**{f.name: float(getattr(params, f.name)[i]) for f in dataclasses.fields(cls)})
+
+
+def v_ref_scalar_V(
+    p: ReferenceScalars, temp_die_C: float, t_h: float, hyst_m: float, t_assembly_h: float
+) -> float:
+    """:func:`v_ref_V` of one device (no noise), same operations in the same order."""
+    dt = temp_die_C - T0_C
+    err = p.e0_ppm + p.a1_ppm_per_C * dt + p.a2_ppm_per_C2 * (dt * dt)
+    err = err + 0.5 * p.hyst_ppm * hyst_m
+    err = err + p.drift_ppm_per_sqrt_kh * math.sqrt(max(t_h, 0.0) / _H_PER_KH)
+    since = t_h - t_assembly_h  # NaN where never assembled
+    if math.isfinite(since) and since >= 0:
+        r = p.reflow_recovery_frac
+        # numpy's exp (not math.exp): the two may differ in the last bit
+        decay = float(np.exp(-since / p.reflow_tau_h))
+        err = err + p.reflow_ppm * (1.0 - r + r * decay)
+    else:
+        err = err + 0.0
+    return p.v_nom_V * (1.0 + 1e-6 * err)
+
+
+def hysteresis_update_scalar(p: ReferenceScalars, m: float, temp_die_C: float) -> float:
+    """:func:`hysteresis_update` of one device, same operations."""
+    d = temp_die_C - T0_C
+    span = p.hyst_full_C - p.hyst_threshold_C
+    f = min(max((abs(d) - p.hyst_threshold_C) / span, 0.0), 1.0)
+    if d > 0:
+        return max(m, 2.0 * f - 1.0)
+    if d < 0:
+        return min(m, 1.0 - 2.0 * f)
+    return m
 
 
 def noise_psd_V2_per_Hz(params: ReferenceParams, f_Hz: ArrayLike) -> FloatArray:

@@ -48,13 +48,17 @@ from bms_emu.afe.adc_params import (
 from bms_emu.afe.chip import ChipPopulation
 from bms_emu.afe.conversion import convert_dc, noise_figures
 from bms_emu.afe.current_channel import measure_current_A
-from bms_emu.afe.die_thermal import die_temp_code, step_die_temp_C
+from bms_emu.afe.die_thermal import _KELVIN, die_temp_code
 from bms_emu.afe.ecc import EccStatus
+from bms_emu.afe.fixed_point import signed_range
 from bms_emu.afe.frontend import adc_input_V, open_wire_pin_V
 from bms_emu.afe.reference import (
     T0_C,
     ReferenceNoise,
+    ReferenceScalars,
+    hysteresis_update_scalar,
     reference_error_ppm,
+    v_ref_scalar_V,
     v_ref_V,
 )
 from bms_emu.afe.trim import (
@@ -239,6 +243,16 @@ class ChipAnalog:
             population.s_devices.path.offset_uV[i],
         )
         self._state = population.state.take(self._sel)
+        # the per-conversion path evaluates one device with floats (same operations as the
+        # array models, bit-identical: tests/afe/test_reference.py, test_chip_analog.py)
+        self._ref1 = ReferenceScalars.of(self._ref)
+        self._s_ref1 = ReferenceScalars.of(self._s_ref)
+        die = self._die
+        self._die1 = (float(die.r_th_C_per_W[0]), float(die.p_quiescent_W[0]),
+                      float(die.tau_s[0]))
+        sensor = self._sensor
+        self._sensor1 = (1 + 1e-6 * float(sensor.gain_error_ppm[0]), float(sensor.offset_C[0]),
+                         float(sensor.noise_C_rms[0]))
         self._s_state = self._state if spec.shares_reference else population.s_state.take(self._sel)
         # trim memory: the C path's words 0..4 then the S path's words 5..9, each SECDED-coded
         board_valid = np.array([np.isfinite(population.t_board_h)])
@@ -259,6 +273,8 @@ class ChipAnalog:
             if spec.shares_reference
             else ReferenceNoise(self._s_ref, 1000.0, streams.generator(f"analog.{i}.s_ref_noise"))
         )
+        self._corr_consts: dict[tuple[str, int], tuple[int, ...]] = {}
+        self._corr_consts_keep: TrimCodes | None = None
         self._trim_cache: (
             tuple[tuple[tuple[int, int], ...], tuple[TrimCodes, TrimCodes, int]] | None
         ) = None
@@ -288,15 +304,21 @@ class ChipAnalog:
         dt = t_s - self._t_s
         if dt <= 0:
             return
-        p_bal = self._balance_power_W(v_cells) + self.faults.die_heat_W
-        self._temp_die_C = float(
-            step_die_temp_C(
-                self._die, np.array([self._temp_die_C]), self.temp_ambient_C, np.array([p_bal]), dt
-            )[0]
-        )
-        self._state.observe_temperature(self._ref, np.array([self._temp_die_C]))
-        if self._s_state is not self._state:
-            self._s_state.observe_temperature(self._s_ref, np.array([self._temp_die_C]))
+        # no switch on: the sum of zero losses is exactly 0.0
+        p_sw = self._balance_power_W(v_cells) if self._duty.any() else 0.0
+        p_bal = p_sw + self.faults.die_heat_W
+        # step_die_temp_C and observe_temperature for one device, same operations as the
+        # array models (test_chip_analog.py compares them)
+        r_th, p_q, tau = self._die1
+        t_ss = self.temp_ambient_C + r_th * (p_q + p_bal)
+        decay = float(np.exp(-dt / tau))
+        temp = self._temp_die_C = t_ss + (self._temp_die_C - t_ss) * decay
+        st = self._state
+        st.hyst_m = np.array([hysteresis_update_scalar(self._ref1, float(st.hyst_m[0]), temp)])
+        if self._s_state is not st:
+            ss = self._s_state
+            ss.hyst_m = np.array(
+                [hysteresis_update_scalar(self._s_ref1, float(ss.hyst_m[0]), temp)])
         self._t_s = t_s
 
     @property
@@ -332,8 +354,9 @@ class ChipAnalog:
     def _v_ref(self, path: str, t_s: float) -> float:
         shared = self.spec.shares_reference
         use_s = path == "S" and not shared
-        params, state = (self._s_ref, self._s_state) if use_s else (self._ref, self._state)
-        v = float(v_ref_V(params, state, np.array([self._temp_die_C]), self._lifetime_h(t_s))[0])
+        params, state = (self._s_ref1, self._s_state) if use_s else (self._ref1, self._state)
+        v = v_ref_scalar_V(params, self._temp_die_C, self._lifetime_h(t_s),
+                           float(state.hyst_m[0]), float(state.t_assembly_h[0]))
         shift = self.faults.s_ref_shift_ppm if use_s else self.faults.ref_shift_ppm
         return v * (1 + 1e-6 * shift) + self._noise_V("S" if use_s else "C", t_s)
 
@@ -370,23 +393,43 @@ class ChipAnalog:
         """ADC input (cell-referred, V) -> measured volts through the bit-true digital path."""
         g_ppm, o_uV = self._path_c if path == "C" else self._path_s
         v = v_adc_V * (1 + 1e-6 * g_ppm) + 1e-6 * o_uV
-        v_ref = self._v_ref(path, t_mid_s) * np.ones_like(v)
+        # one reference value for every channel (a scalar broadcasts to the same quotients)
+        v_ref = self._v_ref(path, t_mid_s)
         rng = self._rng_c if path == "C" else self._rng_s
         d = convert_dc(G_IN * v, v_ref, rng, self.spec.adc.thermal_noise_V, R=decimation)
         raw = raw_code_from_sinc3(d, decimation)
+        return cell_volts_from_code(cell_code_from_raw(self._correct(raw, path)))
+
+    def _correct(self, raw: npt.NDArray[np.int64], path: str) -> npt.NDArray[np.int64]:
+        """:func:`~bms_emu.afe.trim.correct_code` of one conversion at the present die
+        temperature (noisy sensor reading, one draw), with the trim constants of ``path`` as
+        Python ints: the same integer arithmetic (test_chip_analog.py compares them)."""
         codes, _ = self._trim(path)
+        key = (path, id(codes))
+        k = self._corr_consts.get(key)
         fmt = self.spec.trim_format
-        die_code = self._die_code(np.array([self._temp_die_C]))
-        corr = correct_code(
-            raw,
-            codes.gain[0],
-            codes.tempco[0],
-            codes.offset[0],
-            die_code[0],
-            codes.board[0],
-            fmt=fmt,
-        )
-        return cell_volts_from_code(cell_code_from_raw(corr))
+        if k is None:
+            f = fmt.acc_frac_bits
+            gb = (int(codes.gain[0]) + int(codes.board[0])) << (f - fmt.gain_frac_bits)
+            k = (f, (1 << f) + gb, int(codes.tempco[0]),
+                 int(codes.offset[0]) << (f - fmt.offset_frac_bits), 1 << (f - 1),
+                 *signed_range(fmt.raw_bits))
+            self._corr_consts = {key: k}  # one entry per path and trim decode
+            self._corr_consts_keep = codes
+        f, m0, tc, off, half, lo, hi = k
+        m = m0 + tc * (self._die_code1() - fmt.t_ref_code)
+        acc = raw * np.int64(m) + np.int64(off)
+        return np.minimum(np.maximum((acc + np.int64(half)) >> np.int64(f), lo), hi)
+
+    def _die_code1(self) -> int:
+        """:meth:`_die_code` of the present die temperature (noisy): one float path."""
+        fmt = self.spec.trim_format
+        gain, offset, noise = self._sensor1
+        meas = (self._temp_die_C + _KELVIN) * gain - _KELVIN
+        meas = meas + offset
+        meas = meas + noise * float(self._rng_misc.standard_normal())
+        lo, hi = signed_range(fmt.die_temp_bits)
+        return int(min(max(math.floor(meas / fmt.die_temp_lsb_C + 0.5), lo), hi))
 
     def _die_code(self, temp_C: npt.NDArray[np.float64], noisy: bool = True
                   ) -> npt.NDArray[np.int64]:

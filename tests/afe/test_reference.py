@@ -14,10 +14,13 @@ from bms_emu.afe.reference import (
     HAVE_NUMBA,
     ReferenceNoise,
     ReferenceParams,
+    ReferenceScalars,
     ReferenceState,
     hysteresis_update,
+    hysteresis_update_scalar,
     reference_error_ppm,
     sample_reference,
+    v_ref_scalar_V,
     v_ref_V,
 )
 
@@ -256,3 +259,25 @@ def test_numba_noise_is_bit_identical_to_the_lfilter_reference() -> None:
             fast.skip(37)
     with pytest.raises(ValueError, match="backend"):
         fast.generate(4, backend="scipy")
+
+
+def test_scalar_paths_are_bit_identical_to_the_vectorised_model() -> None:
+    """v_ref_scalar_V / hysteresis_update_scalar (the per-conversion path) vs the array model."""
+    rng = np.random.default_rng(77)
+    for spec in (BURIED_ZENER_SPEC, BANDGAP_SPEC):
+        n = 400
+        p = sample_reference(n, spec, rng)
+        temp = rng.uniform(-40.0, 125.0, n)
+        temp[::7] = 25.0  # d == 0 branch
+        t_h = rng.uniform(0.0, 1e5, n)
+        m = rng.uniform(-1.0, 1.0, n)
+        ta = np.where(rng.random(n) < 0.3, np.nan, t_h - rng.uniform(-50.0, 500.0, n))
+        for i in range(n):
+            pi = p.take([i])
+            si = ReferenceState(m[i : i + 1], ta[i : i + 1])
+            want = v_ref_V(pi, si, np.array([temp[i]]), t_h[i])[0]
+            got = v_ref_scalar_V(ReferenceScalars.of(p, i), temp[i], t_h[i], m[i], ta[i])
+            assert np.float64(got).tobytes() == want.tobytes(), i
+            want_m = hysteresis_update(pi, m[i : i + 1], np.array([temp[i]]))[0]
+            got_m = hysteresis_update_scalar(ReferenceScalars.of(p, i), m[i], temp[i])
+            assert got_m == want_m, i

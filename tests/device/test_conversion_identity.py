@@ -86,3 +86,41 @@ def scenario_hash(chip_name: str, n_devices: int = 4, seed: int = 3) -> str:
 @pytest.mark.parametrize("chip_name", sorted(GOLDEN))
 def test_register_bytes_unchanged_by_the_fast_conversion_path(chip_name: str) -> None:
     assert scenario_hash(chip_name) == GOLDEN[chip_name]
+
+
+def test_scalar_trim_correction_and_die_step_match_the_array_models() -> None:
+    """ChipAnalog's one-device float/int paths against the array models they replace."""
+    from bms_emu.afe.die_thermal import step_die_temp_C
+    from bms_emu.afe.reference import hysteresis_update
+    from bms_emu.afe.trim import correct_code
+
+    chip = load_chip(shipped_config("chips/adbms6830_like.yaml"))
+    emu = build_emulator(chip, load_pack(shipped_config("packs/lfp_16s_280Ah.yaml")), 2, seed=5)
+    a = emu.analogs[1]
+    rng = np.random.default_rng(11)
+    fmt = chip.trim_format
+    for i in range(300):
+        path = "CS"[i % 2]
+        raw = rng.integers(-(1 << 23), 1 << 23, 16)
+        raw[:2] = [-(1 << 23), (1 << 23) - 1]  # saturation at both ends
+        a._temp_die_C = float(rng.uniform(-40.0, 160.0))
+        a._rng_misc = np.random.default_rng(i)
+        got = a._correct(raw, path)
+        a._rng_misc = np.random.default_rng(i)
+        codes, _ = a._trim(path)
+        die = a._die_code(np.array([a._temp_die_C]))[0]
+        want = correct_code(raw, codes.gain[0], codes.tempco[0], codes.offset[0], die,
+                            codes.board[0], fmt=fmt)
+        np.testing.assert_array_equal(got, want)
+    for _ in range(300):
+        t0, temp0 = a._t_s, a._temp_die_C
+        m0, ms0 = float(a._state.hyst_m[0]), float(a._s_state.hyst_m[0])
+        a.faults.die_heat_W = float(rng.uniform(0.0, 3.0))
+        t1 = t0 + float(rng.choice([1e-3, 0.37, 50.0]))
+        a._advance(t1, np.full(16, 3.3))
+        dt = t1 - t0
+        want_t = step_die_temp_C(a._die, np.array([temp0]), a.temp_ambient_C,
+                                 np.array([a.faults.die_heat_W]), dt)[0]
+        assert a._temp_die_C == want_t
+        assert a._state.hyst_m[0] == hysteresis_update(a._ref, np.array([m0]), want_t)[0]
+        assert a._s_state.hyst_m[0] == hysteresis_update(a._s_ref, np.array([ms0]), want_t)[0]
