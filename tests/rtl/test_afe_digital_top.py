@@ -29,6 +29,7 @@ result has a coarse resolution then, but the arithmetic is the chip's bit for bi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,7 +65,9 @@ BUILD_ARGS = ["--output-split", "0", "-CFLAGS", "-O1"]
 
 DIE_TEMP = 560  # die-temperature code (2^-4 C: 35 C)
 V_CELL_V = np.array([3.3, 2.9, 3.65, 2.5])  # LFP range, codes of both sizes
-C_TRIM = TrimCodes(*(np.array([x]) for x in (310, -40, 12, -25)))  # gain, tempco, offset, board
+#: gain, tempco, offset, board; C offset 31 with seed 4 gives AC sums exactly between two codes
+#: (sum % 8 == 4) with an even and an odd quotient: the half-to-even rounding is exercised
+C_TRIM = TrimCodes(*(np.array([x]) for x in (310, -40, 31, -25)))
 S_TRIM = TrimCodes(*(np.array([x]) for x in (290, -35, -8, 20)))
 GAIN_WORD_C = 1  # trim image word of the C gain code (bms_emu.afe.trim.pack_trim_image)
 RESULT_READS = {p + g for p in ("RDCV", "RDSV", "RDAC") for g in (*"ABCDEF", "ALL")}
@@ -103,7 +106,10 @@ class Rig:
         self.chain = DaisyChain([self.dev])
         self.drv = HostDriver(self.transfer, 1, delay=self.delay)
         self.stim: Stimulus | None = None
+        self.upset: tuple[int, Callable[[], None]] | None = None  # (bit index, action)
+        self.extra_flags = 0  # STATC byte 4-5 bits the RTL sets beyond the model's
         self.gold = Golden()
+        self.ties: set[int] = set()  # parities of AC sums exactly half-way (sum % 8 == 4)
         self.same_bytes = 0  # windows compared byte for byte with the model
         self.results_read = 0
 
@@ -119,7 +125,9 @@ class Rig:
             r, m = (split_read_reply(x, 1, spec.data_len)[0] for x in (rtl, model))
             assert r.command_counter == m.command_counter, where
             if name == "RDSTATC":  # CT:CTS and the flags as the model; CSxFLT: golden
-                assert r.data[2:] == m.data[2:], where
+                assert r.data[2:4] == m.data[2:4], where
+                flags = int.from_bytes(m.data[4:6], "little") | self.extra_flags
+                assert int.from_bytes(r.data[4:6], "little") == flags, where
             self.results_read += 1
         else:
             assert rtl == model, where
@@ -136,6 +144,7 @@ class Rig:
         plus MAX_TAIL_CLKS)."""
         d = self.dut
         stim, self.stim = self.stim, None
+        upset, self.upset = self.upset, None
         if stim is None:
             await Timer(8 * CLK_NS, unit="ns")
             return
@@ -150,6 +159,8 @@ class Rig:
             elif m < stim.n_bits:
                 d.c_bits.value = cw[m]
                 d.s_bits.value = sw[m]
+            if upset is not None and upset[0] == m:
+                upset[1]()
             await Timer(CLK_NS, unit="ns")
         else:
             raise AssertionError(f"conversion not done {MAX_TAIL_CLKS} clocks after the bits")
@@ -182,6 +193,8 @@ class Rig:
         self.gold.cv = _pad(tr.c[first + N_AVG - 1])
         self.gold.sv = _pad(tr.s[S_SETTLE])
         avg = c_average_codes(ring)
+        sums = np.sum(ring, axis=0)
+        self.ties |= {int(x >> 3) & 1 for x in sums if x % N_AVG == N_AVG // 2}
         self.gold.ac = _pad(avg)
         mask = cs_mismatch_mask(np.array(tr.s[S_SETTLE]), avg, stim.cth)
         assert mask == tr.flags["csflt"]  # the two golden views agree
@@ -240,7 +253,8 @@ def results_and_csflt(rig: Rig) -> None:
     rig.check_results("C")
     st = rig.statc()
     assert (st["CT"] << 2 | st["CTS"]) == 1, st  # one C result
-    rig.convert(_stim(2, cth), rd=True)
+    rig.convert(_stim(4, cth), rd=True)
+    assert rig.ties == {0, 1}, f"AC ties seen: {rig.ties} (the stimulus no longer has both)"
     assert rig.gold.csflt == 0, "the clean stimulus must not flag (else the test proves less)"
     rig.check_results()
     rig.statc()
@@ -264,7 +278,7 @@ def trim_faults(rig: Rig) -> None:
     drv.wakeup()
     drv.write_config_a({"CTH": cth, "REFON": 1})
     # the C path's gain trim word changed (a C-only fault): every channel mismatches S
-    c_bad = TrimCodes(*(np.array([x]) for x in (310 + 4000, -40, 12, -25)))
+    c_bad = TrimCodes(*(np.array([x]) for x in (310 + 4000, -40, 31, -25)))
     bad = _stim(12, cth, c_trim=c_bad)
     rig.write_trim(bad.image, [GAIN_WORD_C])
     rig.convert(bad, rd=True)
@@ -302,6 +316,30 @@ def trim_faults(rig: Rig) -> None:
     assert st["CMED"] == st["SMED"] == 1, st
 
 
+def lockstep(rig: Rig) -> None:
+    """An upset in the shadow C path of channel 1 (one integrator bit, mid-conversion): the
+    published results stay exact, COMP is set (not in the model: it has no lockstep) and
+    survives CLRFLAG."""
+    drv, cth = rig.drv, 1
+    stim = _stim(31, cth)
+    rig.write_trim(stim.image)
+    drv.wakeup()
+    drv.write_config_a({"CTH": cth, "REFON": 1})
+    reg = rig.dut.u_dp.g_ch[1].g_dup.u_c_dup.u_sinc3.i3_q
+
+    def flip() -> None:
+        reg.value = reg.value.to_unsigned() ^ (1 << 9)
+
+    rig.upset = (5 * R_C + 3, flip)  # inside C period 5: its result differs from the main
+    rig.convert(stim, rd=True)
+    rig.extra_flags = _STATC["COMP"].mask >> 32
+    rig.check_results()
+    assert rig.statc()["COMP"] == 1
+    drv.clear_flags({f.name: f.max for f in LAYOUTS["CLRFLAG"].fields})
+    rig.gold.csflt = 0
+    assert rig.statc()["COMP"] == 1
+
+
 # ---- the cocotb side ----------------------------------------------------------------------
 
 
@@ -337,6 +375,12 @@ if cocotb is not None:
         """C-only trim change, ECC single and double flips, as flags read over SPI."""
         rig = await _rig(dut)
         await bridge(trim_faults)(rig)
+
+    @cocotb.test()
+    async def lockstep_cosim(dut):
+        """A shadow-path upset: COMP over SPI, results unaffected."""
+        rig = await _rig(dut)
+        await bridge(lockstep)(rig)
 
 
 def _sources() -> list:
