@@ -393,8 +393,9 @@ class ChipAnalog:
         """ADC input (cell-referred, V) -> measured volts through the bit-true digital path."""
         g_ppm, o_uV = self._path_c if path == "C" else self._path_s
         v = v_adc_V * (1 + 1e-6 * g_ppm) + 1e-6 * o_uV
-        # one reference value for every channel (a scalar broadcasts to the same quotients)
-        v_ref = self._v_ref(path, t_mid_s)
+        # one reference value for every channel, broadcast as a (1,) array: the same element
+        # arithmetic as an (n_channels,) array (a 0-d one would square with pow, not x * x)
+        v_ref = np.array([self._v_ref(path, t_mid_s)])
         rng = self._rng_c if path == "C" else self._rng_s
         d = convert_dc(G_IN * v, v_ref, rng, self.spec.adc.thermal_noise_V, R=decimation)
         raw = raw_code_from_sinc3(d, decimation)

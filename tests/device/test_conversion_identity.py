@@ -124,3 +124,61 @@ def test_scalar_trim_correction_and_die_step_match_the_array_models() -> None:
         assert a._temp_die_C == want_t
         assert a._state.hyst_m[0] == hysteresis_update(a._ref, np.array([m0]), want_t)[0]
         assert a._s_state.hyst_m[0] == hysteresis_update(a._s_ref, np.array([ms0]), want_t)[0]
+
+
+def test_convert_matches_the_array_formulation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``_convert`` gives the codes of the former array formulation (reference broadcast to
+    every channel, die code through the array model, ``correct_code``), and the noise sigma
+    it hands to ``convert_dc`` is the (n_channels,) array's to the bit (a 0-d reference would
+    square with ``pow``, which differs from ``x * x`` in ~0.1 % of values)."""
+    import copy
+
+    import bms_emu.device.chip_analog as ca
+    from bms_emu.afe.adc_params import (
+        G_IN,
+        cell_code_from_raw,
+        cell_volts_from_code,
+        raw_code_from_sinc3,
+    )
+    from bms_emu.afe.conversion import _noise_var_u, convert_dc, noise_figures
+    from bms_emu.afe.trim import correct_code
+
+    seen: list[tuple[np.ndarray, float]] = []
+
+    def recording_convert_dc(v_in, v_ref, rng, sigma, *, R):  # type: ignore[no-untyped-def]
+        seen.append((np.asarray(v_ref), sigma))
+        return convert_dc(v_in, v_ref, rng, sigma, R=R)
+
+    monkeypatch.setattr(ca, "convert_dc", recording_convert_dc)
+    chip = load_chip(shipped_config("chips/adbms6830_like.yaml"))
+    emu = build_emulator(chip, load_pack(shipped_config("packs/lfp_16s_280Ah.yaml")), 1, seed=9)
+    a = emu.analogs[0]
+    rng = np.random.default_rng(4)
+    for i in range(60):
+        path = "CS"[i % 2]
+        r = chip.adc.c_decimation if path == "C" else chip.adc.s_decimation
+        t = 0.01 + 0.013 * i
+        a._temp_die_C = float(rng.uniform(-20.0, 120.0))
+        v_adc = rng.uniform(-0.5, 5.0, 16)
+        b = copy.deepcopy(a)
+        got = a._convert(v_adc, path, t, r)
+        g_ppm, o_uV = b._path_c if path == "C" else b._path_s
+        v = v_adc * (1 + 1e-6 * g_ppm) + 1e-6 * o_uV
+        v_ref = b._v_ref(path, t) * np.ones_like(v)
+        d = convert_dc(G_IN * v, v_ref, b._rng_c if path == "C" else b._rng_s,
+                       chip.adc.thermal_noise_V, R=r)
+        codes, _ = b._trim(path)
+        die = b._die_code(np.array([b._temp_die_C]))[0]
+        corr = correct_code(raw_code_from_sinc3(d, r), codes.gain[0], codes.tempco[0],
+                            codes.offset[0], die, codes.board[0], fmt=chip.trim_format)
+        np.testing.assert_array_equal(got, cell_volts_from_code(cell_code_from_raw(corr)))
+        v_ref_seen, sigma = seen[-1]  # the call of a._convert
+        th, q = _noise_var_u(sigma, v_ref_seen, r, noise_figures(r))
+        th16, q16 = _noise_var_u(sigma, np.full(16, v_ref_seen.ravel()[0]), r, noise_figures(r))
+        assert np.all(np.sqrt(th + q) == np.sqrt(th16 + q16))
+    # the same shape of reference over many values (one call rarely shows a pow/square split)
+    shape = seen[-1][0].shape
+    for x in np.random.default_rng(5).uniform(2.9, 3.1, 5000):
+        th, q = _noise_var_u(sigma, np.full(shape, x), 1024, noise_figures(1024))
+        th16, q16 = _noise_var_u(sigma, np.full(16, x), 1024, noise_figures(1024))
+        assert np.all(np.sqrt(th + q) == np.sqrt(th16 + q16)), x
