@@ -21,7 +21,14 @@ channel (exactly that CSxFLT bit), CLRFLAG clearing it; a C gain trim word chang
 path only (every channel flagged); a single-bit trim flip (results still exact, CED and SED
 set as the model's trim_ecc_corrected monitor, not cleared while the error is in the memory,
 cleared after the word is rewritten); a double flip in the C gain word (CMED, SMED; the C path
-untrimmed, as the golden image decode says).
+untrimmed, as the golden image decode says); an upset in channel 1's shadow C path (COMP set
+and kept through CLRFLAG, results exact); AC sums exactly half-way with even and odd quotients
+(the half-to-even rounding). Last, the SPI-core co-simulation's directed sequence
+(``test_afe_spi_core.directed``: every command of the subset, malformed frames, counter wrap,
+SNAP, FLAG_D forcing, aborted windows) replayed through the top, modulator bits played while
+the host waits: every reply without conversion data equals the model's byte for byte; data
+replies keep the model's command counter, STATC flag bytes and a valid PEC10 (a corrupted one
+for RDSTATC ERR=1).
 
 Small sizes keep the run short: N_CH = 4 (cells 5..16 padded), R_C = 16, R_S = 128 (a C
 result has a coarse resolution then, but the arithmetic is the chip's bit for bit).
@@ -35,12 +42,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 from datapath_workload import N_AVG, Stimulus, TrimCodes, expected, make_stimulus
+from test_afe_spi_core import REV, SID, Recorder, directed
 
 from bms_emu.device import DaisyChain, Device, IdealAnalog
 from bms_emu.device.device import c_average_codes, cs_mismatch_mask
 from bms_emu.host import HostDriver
-from bms_emu.protocol.frames import split_read_reply
+from bms_emu.protocol.frames import CMD_LEN, split_read_reply
 from bms_emu.protocol.opcodes import COMMANDS, READ, decode_opcode
+from bms_emu.protocol.pec import check_pec15
 from bms_emu.protocol.registers import LAYOUTS
 
 try:  # simulator-only imports: plain pytest collection works without cocotb
@@ -52,8 +61,6 @@ except ImportError:  # pragma: no cover - conftest skips the RTL tests then
 
 N_CH, R_C = 4, 16
 CLK_NS = 10
-SID = 0x0BAD_C0DE_6830  # RDSID value: an RTL parameter and the model's
-REV = 0x3
 PAD = -32768  # 0x8000, the code of cells N_CH+1..16 (afe_digital_top PAD_CODE)
 CONV_WAIT_S = 15e-3  # model: REFUP 4.5 ms + 8 C / 1 S conversion 8 ms (docs/protocol.md)
 C_SETTLE, S_SETTLE = 2, 2  # afe_digital_top: partial sinc3 outputs after a start
@@ -71,6 +78,7 @@ C_TRIM = TrimCodes(*(np.array([x]) for x in (310, -40, 31, -25)))
 S_TRIM = TrimCodes(*(np.array([x]) for x in (290, -35, -8, 20)))
 GAIN_WORD_C = 1  # trim image word of the C gain code (bms_emu.afe.trim.pack_trim_image)
 RESULT_READS = {p + g for p in ("RDCV", "RDSV", "RDAC") for g in (*"ABCDEF", "ALL")}
+DATA_READS = RESULT_READS | {"RDSTATC", "RDSTATD"}  # replies carrying conversion data
 _STATC = {f.name: f for f in LAYOUTS["STATC"].fields}
 
 
@@ -340,6 +348,79 @@ def lockstep(rig: Rig) -> None:
     assert rig.statc()["COMP"] == 1
 
 
+# ---- the SPI-core co-simulation's directed sequence, replayed through the top --------------
+
+
+def compare_window(mosi: bytes, rtl: bytes, model: bytes) -> bool:
+    """RTL vs model MISO of one recorded window; True if compared byte for byte.
+
+    Replies with conversion data (results, STATC, STATD) carry the RTL's own codes (the model's
+    analog is ideal): there the command bytes, the command counter, STATC's flag bytes and
+    whatever follows the reply must equal the model's, and a whole reply must pass PEC10.
+    """
+    ok = len(mosi) >= CMD_LEN and check_pec15(mosi[:CMD_LEN])
+    name = _cmd_name(mosi) if ok else None
+    where = f"{name} {mosi.hex()}: RTL {rtl.hex()}, model {model.hex()}"
+    if name not in DATA_READS:
+        assert rtl == model, where
+        return True
+    n = COMMANDS[name].data_len
+    hi = CMD_LEN + n
+    for i, (a, b) in enumerate(zip(rtl, model, strict=True)):
+        if CMD_LEN <= i < hi and not (name == "RDSTATC" and i >= CMD_LEN + 4):
+            continue  # conversion data (STATC bytes 4-5: flags, compared)
+        if i == hi + 1:
+            continue  # PEC10 low byte: covers the data
+        if i == hi:
+            a, b = a >> 2, b >> 2  # the command counter (top 6 bits)
+        assert a == b, f"byte {i}: {where}"
+    if len(mosi) >= hi + 2:  # RDSTATC ERR=1 asks for a corrupted PEC10 (host self-test)
+        dec = decode_opcode((mosi[0] << 8) | mosi[1])
+        want_ok = dec is not None and not dec[1].get("ERR", 0)
+        assert split_read_reply(rtl[: hi + 2], 1, n)[0].pec_ok == want_ok, where
+    return False
+
+
+async def _feed_until_idle(dut, words: tuple[list[int], list[int]], n_bits: int) -> None:
+    """Play modulator bits (from the start of ``words``) while a conversion job is busy;
+    deadline: ``n_bits`` + MAX_TAIL_CLKS clocks."""
+    cw, sw = words
+    for m in range(n_bits + MAX_TAIL_CLKS):
+        if not (int(dut.c_busy.value) or int(dut.s_busy.value)):
+            break
+        dut.mod_valid.value = int(m < n_bits)
+        if m < n_bits:
+            dut.c_bits.value, dut.s_bits.value = cw[m], sw[m]
+        await Timer(CLK_NS, unit="ns")
+    else:
+        raise AssertionError(f"conversion not done {MAX_TAIL_CLKS} clocks after the bits")
+    dut.mod_valid.value = 0
+
+
+async def replay_directed(dut) -> tuple[int, int]:
+    """Replay ``test_afe_spi_core.directed`` (recorded on its device model) into the top;
+    returns (windows compared byte for byte, data-read windows)."""
+    rec = Recorder()
+    directed(rec)
+    rig = await _rig(dut)
+    stim = _stim(41, 0)
+    await rig._write_trim(stim.image, range(stim.image.size))
+    words = (_words(stim.c_bits), _words(stim.s_bits))
+    same = data = 0
+    for k, st in enumerate(rec.steps):
+        if st.mosi is None:  # the host waits: the analog side converts
+            await _feed_until_idle(dut, words, stim.n_bits)
+            continue
+        assert st.miso is not None
+        miso = await rig.host.transfer(st.mosi, extra_bits=st.abort_bits)
+        if compare_window(st.mosi, miso, st.miso):
+            same += 1
+        else:
+            data += 1
+        assert int(dut.cc.value) == st.state.cc, f"step {k}: counter {int(dut.cc.value)}"
+    return same, data
+
+
 # ---- the cocotb side ----------------------------------------------------------------------
 
 
@@ -381,6 +462,15 @@ if cocotb is not None:
         """A shadow-path upset: COMP over SPI, results unaffected."""
         rig = await _rig(dut)
         await bridge(lockstep)(rig)
+
+
+    @cocotb.test()
+    async def spi_sequence_cosim(dut):
+        """The SPI-core co-simulation's directed sequence through the whole top."""
+        same, data = await replay_directed(dut)
+        assert same > 100 and data > 40, (same, data)
+        dut._log.info("directed sequence: %d windows equal to the model byte for byte, %d "
+                      "data reads (counter, flags, PEC checked)", same, data)
 
 
 def _sources() -> list:
