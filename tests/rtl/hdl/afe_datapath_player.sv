@@ -64,7 +64,10 @@ module afe_datapath_player #(
     afe_datapath #(.N_CH(N_CH), .R_C(R_C), .DUP_C(DUP_C), .RES_PAR(RES_PAR)) u_dut (
         .clk, .rst_n, .trim_wr_en, .trim_wr_addr, .trim_wr_data, .start,
         .c_bit_valid(playing), .c_bits, .s_bit_valid(playing), .s_bits, .die_temp, .cth, .clr,
-        .c_codes, .s_codes, .csflt, .ecc_corr_flt, .ecc_unc_flt, .dup_flt, .par_flt
+        .c_codes, .s_codes, .csflt, .ecc_corr_flt, .ecc_unc_flt, .dup_flt, .par_flt,
+        // strobes and the per-compare mask are for afe_digital_top's register file: the
+        // block-level campaign observes the result registers and the sticky flags
+        .c_strobe(), .s_strobe(), .cmp_strobe(), .mismatch()
     );
     assign any_flag = |{csflt, ecc_corr_flt, ecc_unc_flt, dup_flt, par_flt};
 endmodule
