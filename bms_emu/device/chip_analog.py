@@ -46,7 +46,7 @@ from bms_emu.afe.adc_params import (
     raw_code_from_sinc3,
 )
 from bms_emu.afe.chip import ChipPopulation
-from bms_emu.afe.conversion import convert_dc, noise_figures
+from bms_emu.afe.conversion import _noise_var_u, convert_dc, noise_figures
 from bms_emu.afe.current_channel import measure_current_A
 from bms_emu.afe.die_thermal import _KELVIN, die_temp_code
 from bms_emu.afe.ecc import EccStatus
@@ -69,6 +69,7 @@ from bms_emu.afe.trim import (
     read_trim_image,
 )
 from bms_emu.device.analog import FAULT_KEYS, ow_channel_mask
+from bms_emu.device.conversion_kernel import HAVE_NUMBA, convert_cells, fe_terms
 from bms_emu.sim import RandomStreams
 from bms_emu.sources import PackSample, PackSource
 
@@ -273,8 +274,8 @@ class ChipAnalog:
             if spec.shares_reference
             else ReferenceNoise(self._s_ref, 1000.0, streams.generator(f"analog.{i}.s_ref_noise"))
         )
-        self._corr_consts: dict[tuple[str, int], tuple[int, ...]] = {}
-        self._corr_consts_keep: TrimCodes | None = None
+        self._corr_consts: dict[tuple[str, tuple[tuple[int, int], ...]], tuple[int, ...]] = {}
+        self._fe_terms: dict[str, npt.NDArray[np.float64]] = {}
         self._trim_cache: (
             tuple[tuple[tuple[int, int], ...], tuple[TrimCodes, TrimCodes, int]] | None
         ) = None
@@ -405,22 +406,30 @@ class ChipAnalog:
         """:func:`~bms_emu.afe.trim.correct_code` of one conversion at the present die
         temperature (noisy sensor reading, one draw), with the trim constants of ``path`` as
         Python ints: the same integer arithmetic (test_chip_analog.py compares them)."""
-        codes, _ = self._trim(path)
-        key = (path, id(codes))
+        f, m0, tc, off, half, lo, hi = self._trim_consts(path)
+        m = m0 + tc * (self._die_code1() - self.spec.trim_format.t_ref_code)
+        acc = raw * np.int64(m) + np.int64(off)
+        return np.minimum(np.maximum((acc + np.int64(half)) >> np.int64(f), lo), hi)
+
+    def _trim_consts(self, path: str) -> tuple[int, ...]:
+        """(shift f, multiplier without the tempco term, tempco code, offset term, rounding
+        constant, saturation limits) of :func:`~bms_emu.afe.trim.correct_code` for ``path``'s
+        trim codes as the chip reads them now (cached per set of injected bit flips, like
+        the decode itself)."""
+        key = (path, tuple(self.faults.trim_bit_flips))
         k = self._corr_consts.get(key)
-        fmt = self.spec.trim_format
         if k is None:
+            codes, _ = self._trim(path)
+            fmt = self.spec.trim_format
             f = fmt.acc_frac_bits
             gb = (int(codes.gain[0]) + int(codes.board[0])) << (f - fmt.gain_frac_bits)
             k = (f, (1 << f) + gb, int(codes.tempco[0]),
                  int(codes.offset[0]) << (f - fmt.offset_frac_bits), 1 << (f - 1),
                  *signed_range(fmt.raw_bits))
-            self._corr_consts = {key: k}  # one entry per path and trim decode
-            self._corr_consts_keep = codes
-        f, m0, tc, off, half, lo, hi = k
-        m = m0 + tc * (self._die_code1() - fmt.t_ref_code)
-        acc = raw * np.int64(m) + np.int64(off)
-        return np.minimum(np.maximum((acc + np.int64(half)) >> np.int64(f), lo), hi)
+            if len(self._corr_consts) > 8:
+                self._corr_consts.clear()
+            self._corr_consts[key] = k
+        return k
 
     def _die_code1(self) -> int:
         """:meth:`_die_code` of the present die temperature (noisy): one float path."""
@@ -485,13 +494,46 @@ class ChipAnalog:
         v_diff = np.diff(pins)
         if path == "C" and self.faults.mux_stuck_channel is not None:
             v_diff = np.full(self.n_channels, v_diff[self.faults.mux_stuck_channel])
-        fe = self._fe_c if path == "C" else self._fe_s
-        v_adc = adc_input_V(fe, v_diff[np.newaxis, :])[0]
         gain = self.faults.c_gain_ppm if path == "C" else self.faults.s_gain_ppm
         off = self.faults.c_offset_uV if path == "C" else self.faults.s_offset_uV
-        v_adc = v_adc * (1 + 1e-6 * gain) + 1e-6 * off
         r = self.spec.adc.c_decimation if path == "C" else self.spec.adc.s_decimation
+        if HAVE_NUMBA:
+            return self._convert_cells_compiled(v_diff, path, t_mid, r, gain, off)
+        fe = self._fe_c if path == "C" else self._fe_s
+        v_adc = adc_input_V(fe, v_diff[np.newaxis, :])[0]
+        v_adc = v_adc * (1 + 1e-6 * gain) + 1e-6 * off
         return self._convert(v_adc, path, t_mid, r)
+
+    def _convert_cells_compiled(
+        self,
+        v_diff: npt.NDArray[np.float64],
+        path: str,
+        t_mid_s: float,
+        r: int,
+        gain_ppm: npt.NDArray[np.float64],
+        off_uV: npt.NDArray[np.float64],
+    ) -> npt.NDArray[np.float64]:
+        """Front end + :meth:`_convert` in one compiled call (:mod:`.conversion_kernel`):
+        the same random draws from the same generators and the same arithmetic."""
+        fe = self._fe_terms.get(path)
+        if fe is None:
+            fe = self._fe_terms[path] = fe_terms(self._fe_c if path == "C" else self._fe_s)
+        g_ppm, o_uV = self._path_c if path == "C" else self._path_s
+        v_ref = self._v_ref(path, t_mid_s)
+        # convert_dc's noise sigma from a (1,) reference (see _convert), its normals
+        th, q = _noise_var_u(self.spec.adc.thermal_noise_V, np.array([v_ref]), r,
+                             noise_figures(r))
+        sd = float(np.sqrt(th + q)[0])
+        z = (self._rng_c if path == "C" else self._rng_s).standard_normal(v_diff.shape)
+        f, m0, tc, off_t, half, lo, hi = self._trim_consts(path)
+        m = m0 + tc * (self._die_code1() - self.spec.trim_format.t_ref_code)
+        return convert_cells(
+            np.ascontiguousarray(v_diff, dtype=np.float64), fe,
+            np.ascontiguousarray(gain_ppm, dtype=np.float64),
+            np.ascontiguousarray(off_uV, dtype=np.float64),
+            float(1 + 1e-6 * g_ppm), float(1e-6 * o_uV), v_ref, sd, z, r**3, m, off_t, half, f,
+            lo, hi,
+        )
 
     def measure_record(
         self,

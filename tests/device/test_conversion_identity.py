@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from bms_emu.config import load_chip, load_pack
+from bms_emu.device.conversion_kernel import HAVE_NUMBA
 from bms_emu.emulator import build_emulator
 from bms_emu.host import HostDriver
 from bms_emu.paths import shipped_config
@@ -182,3 +183,36 @@ def test_convert_matches_the_array_formulation(monkeypatch: pytest.MonkeyPatch) 
         th, q = _noise_var_u(sigma, np.full(shape, x), 1024, noise_figures(1024))
         th16, q16 = _noise_var_u(sigma, np.full(16, x), 1024, noise_figures(1024))
         assert np.all(np.sqrt(th + q) == np.sqrt(th16 + q16)), x
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")
+def test_compiled_cell_conversion_matches_the_array_models() -> None:
+    """The compiled measure_cells chain (conversion_kernel) against adc_input_V + faults +
+    _convert on numpy, same generators: random inputs past both ends of the range, random
+    fault gains/offsets, both paths, with and without trim-memory bit flips."""
+    import copy
+
+    from bms_emu.afe.frontend import adc_input_V
+
+    chip = load_chip(shipped_config("chips/adbms6830_like.yaml"))
+    emu = build_emulator(chip, load_pack(shipped_config("packs/lfp_16s_280Ah.yaml")), 3, seed=2)
+    a = emu.analogs[2]
+    rng = np.random.default_rng(8)
+    for i in range(400):
+        path = "CS"[i % 2]
+        r = chip.adc.c_decimation if path == "C" else chip.adc.s_decimation
+        t = 0.02 + 0.011 * i
+        a._temp_die_C = float(rng.uniform(-20.0, 120.0))
+        a.faults.trim_bit_flips = [(1, 3)] if i % 5 == 0 else []
+        gain = rng.normal(0.0, 2000.0, 16) * (i % 3 == 0)
+        off = rng.normal(0.0, 500.0, 16) * (i % 4 == 0)
+        v_diff = rng.uniform(-1.0, 6.0, 16) if i % 7 else rng.uniform(-12.0, 12.0, 16)
+        b = copy.deepcopy(a)
+        got = a._convert_cells_compiled(v_diff, path, t, r, gain, off)
+        fe = b._fe_c if path == "C" else b._fe_s
+        v_adc = adc_input_V(fe, v_diff[np.newaxis, :])[0]
+        v_adc = v_adc * (1 + 1e-6 * gain) + 1e-6 * off
+        want = b._convert(v_adc, path, t, r)
+        np.testing.assert_array_equal(got, want)
+        assert a._rng_c.bit_generator.state == b._rng_c.bit_generator.state
+        assert a._rng_misc.bit_generator.state == b._rng_misc.bit_generator.state
