@@ -251,6 +251,13 @@ class ChipAnalog:
         die = self._die
         self._die1 = (float(die.r_th_C_per_W[0]), float(die.p_quiescent_W[0]),
                       float(die.tau_s[0]))
+        c = self._current
+        self._current1 = (
+            float(c.shunt_uOhm_nominal) * 1e-6, float(c.shunt_err_ppm[0]),
+            float(c.shunt_tempco_ppm_per_C), float(c.gain_err_ppm[0]),
+            float(c.gain_tempco_ppm_per_C[0]), float(c.offset_uV[0]),
+            float(c.offset_tempco_uV_per_C[0]), float(c.full_scale_A),
+        )
         sensor = self._sensor
         self._sensor1 = (1 + 1e-6 * float(sensor.gain_error_ppm[0]), float(sensor.offset_C[0]),
                          float(sensor.noise_C_rms[0]))
@@ -450,16 +457,20 @@ class ChipAnalog:
                              bits=fmt.die_temp_bits, rng=self._rng_misc if noisy else None)[0]
 
     def _pins_V(
-        self, sample: PackSample, t_s: float, ow_mask: npt.NDArray[np.bool_], dt_window_s: float
+        self, sample: PackSample, t_s: float, ow: int, dt_window_s: float
     ) -> npt.NDArray[np.float64]:
-        """Pin voltages C0..Cn with open wires: floating pins hold, relax, or slew under OW."""
-        node = np.concatenate([[0.0], np.cumsum(sample.sense_voltage_V)])
+        """Pin voltages C0..Cn with open wires: floating pins hold, relax, or slew under the
+        open-wire test currents of ``OW[1:0] = ow``."""
+        node = np.empty(self.n_channels + 1)
+        node[0] = 0.0
+        np.cumsum(sample.sense_voltage_V, out=node[1:])
+        if not self.faults.open_pins:
+            self._pin_V = None
+            return node
+        ow_mask = ow_channel_mask(ow, self.n_channels)
         open_ = np.zeros(self.n_channels + 1, dtype=bool)
         for p in self.faults.open_pins:
             open_[p] = True
-        if not open_.any():
-            self._pin_V = None
-            return node
         if self._pin_V is None:
             self._pin_V = node.copy()
             self._pin_t_s = t_s
@@ -490,8 +501,8 @@ class ChipAnalog:
         t_mid = 0.5 * (t0_s + t1_s)
         sample = self._hist.at(t_mid)
         self._advance(max(t_mid, self._t_s), sample.sense_voltage_V)
-        pins = self._pins_V(sample, t_mid, ow_channel_mask(ow, self.n_channels), t1_s - t0_s)
-        v_diff = np.diff(pins)
+        pins = self._pins_V(sample, t_mid, ow, t1_s - t0_s)
+        v_diff = pins[1:] - pins[:-1]  # np.diff
         if path == "C" and self.faults.mux_stuck_channel is not None:
             v_diff = np.full(self.n_channels, v_diff[self.faults.mux_stuck_channel])
         gain = self.faults.c_gain_ppm if path == "C" else self.faults.s_gain_ppm
@@ -922,8 +933,15 @@ class ChipAnalog:
         """Current channel (extension): shunt + amplifier errors at the die temperature."""
         t_mid = 0.5 * (t0_s + t1_s)
         sample = self._hist.at(t_mid)
-        i_A = measure_current_A(self._current, np.array([sample.current_A]), self._temp_die_C)
-        return float(i_A[0])
+        # bms_emu.afe.current_channel.measure_current_A for this device on floats, same
+        # operations (tests/device/test_conversion_identity.py compares them)
+        (r25, shunt_err, shunt_tc, gain_err, gain_tc, off_uV, off_tc, fs) = self._current1
+        dt = self._temp_die_C - 25.0
+        r_rel = (1.0 + shunt_err * 1e-6) * (1.0 + shunt_tc * 1e-6 * dt)
+        g_rel = 1.0 + (gain_err + gain_tc * dt) * 1e-6
+        v_off_V = (off_uV + off_tc * dt) * 1e-6
+        i_meas = (float(sample.current_A) * r25 * r_rel + v_off_V) * g_rel / r25
+        return min(max(i_meas, -fs), fs)
 
     def measure_status(self, t_s: float) -> dict[str, float]:
         """VREF2 through the C path, die temperature from the sensor, supplies, sum of cells."""

@@ -216,3 +216,22 @@ def test_compiled_cell_conversion_matches_the_array_models() -> None:
         np.testing.assert_array_equal(got, want)
         assert a._rng_c.bit_generator.state == b._rng_c.bit_generator.state
         assert a._rng_misc.bit_generator.state == b._rng_misc.bit_generator.state
+
+
+def test_current_channel_float_path_matches_the_array_model() -> None:
+    """ChipAnalog.measure_current_A (floats) against afe.current_channel.measure_current_A."""
+    from bms_emu.afe.current_channel import measure_current_A
+
+    chip = load_chip(shipped_config("chips/bmic_target_1mV.yaml"))
+    emu = build_emulator(chip, load_pack(shipped_config("packs/lfp_16s_280Ah.yaml")), 2, seed=6)
+    a = emu.analogs[1]
+    rng = np.random.default_rng(3)
+    for i in range(500):
+        t = 0.001 * (i + 1)
+        current = float(rng.uniform(-3000.0, 3000.0))  # past full scale at both ends
+        emu.modules[1].set_current_A(current)
+        a._temp_die_C = float(rng.uniform(-40.0, 150.0))
+        got = a.measure_current_A(t, t)
+        true_A = a._hist.at(t).current_A
+        want = measure_current_A(a._current, np.array([true_A]), a._temp_die_C)[0]
+        assert got == want
