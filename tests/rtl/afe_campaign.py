@@ -149,3 +149,59 @@ def golden(stim: Stimulus) -> dict[str, Any]:
     """The golden model's trace of ``stim`` as a dict (the campaign's reference check)."""
     t = expected(stim)
     return {"c": [list(r) for r in t.c], "s": [list(r) for r in t.s], "flags": t.flags}
+
+
+# ---- simulator side (the adapter protocol of fault_campaign) -----------------------------
+
+_LOADED: dict[int, Stimulus] = {}
+
+
+async def play(dut: Any, stim: Stimulus, inj: Any = None, stop: bool = False
+               ) -> dict[str, Any]:
+    """One workload run on the player harness (upset from ``inj``, early stop on a flag);
+    the trace as a dict (c, s, flags, stopped_at)."""
+    from datapath_workload import pattern, run_played
+
+    if _LOADED.get(id(dut)) is not stim:  # a probe variant has its own bits
+        dut.pat_c.value = pattern(stim.c_bits)
+        dut.pat_s.value = pattern(stim.s_bits)
+        _LOADED[id(dut)] = stim
+    if inj is None:
+        t = await run_played(dut, stim)
+    else:
+        t = await run_played(dut, stim, inj.flip, inj.seu_clock, stop_on_flag=stop)
+    return {"c": [list(r) for r in t.c], "s": [list(r) for r in t.s], "flags": t.flags,
+            "stopped_at": t.stopped_at}
+
+
+async def check_forcing(dut: Any, prefix: str) -> None:
+    """A stuck-at-1 (Force on one bit of a forceable flop) holds on a bit that toggles every
+    clock, and the other bits keep counting; Release ends it."""
+    from cocotb.triggers import RisingEdge
+    from fault_campaign import Injector, resolve
+
+    path = prefix + "g_ch[0].u_c.u_sinc3.phase_q"
+    dut.rst_n.value = 1
+    dut.start.value = 0
+    dut.play.value = 1          # the player presents bits (and c_bit_valid) while playing
+    await RisingEdge(dut.clk)
+    dut.play.value = 0
+    h = resolve(dut, path)
+
+    async def watch(n: int) -> list[int]:
+        seen = []
+        for _ in range(n):
+            await RisingEdge(dut.clk)
+            seen.append(h.value.to_unsigned())
+        return seen
+
+    free = await watch(6)
+    assert {v & 1 for v in free} == {0, 1}, f"phase bit 0 does not toggle: {free}"
+    inj = Injector(dut, [(path, 0, "sa1", None)])
+    inj.arm()
+    held = (await watch(9))[1:]
+    inj.release()
+    assert all(v & 1 for v in held), f"stuck-at-1 did not hold: {held}"
+    assert len({v >> 1 for v in held}) > 1, f"the other bits stopped: {held}"
+    after = await watch(6)
+    assert {v & 1 for v in after} == {0, 1}, f"release did not end the stuck-at: {after}"

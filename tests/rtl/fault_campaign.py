@@ -2,7 +2,8 @@
 models, ISO 26262 classification, SPFM / LFM, residual FIT and ppm, ``campaign.json``.
 
 Pieces (the toplevel, its workload and what is observed are pluggable, so the same framework
-can be pointed at ``afe_digital_top`` later):
+can be pointed at ``afe_digital_top`` later: an *adapter* module supplies them, protocol in
+:func:`run_campaign`; ``afe_campaign`` is the one for ``afe_datapath``):
 
 * :class:`CampaignSpec`: the design (toplevel, sources, parameters), which output flag is
   which safety mechanism, which flops belong to a safety mechanism, and per mechanism a
@@ -397,17 +398,26 @@ class _Request:
 
 
 def run_campaign(request: Any, design: str = "hardened", *, seu_per_bit: int = 1,
-                 limit: int | None = None, seed: int = 7, out: Path | None = None
-                 ) -> dict[str, Any]:
+                 limit: int | None = None, seed: int = 7, out: Path | None = None,
+                 adapter: str = "afe_campaign") -> dict[str, Any]:
     """Build the design, run the whole campaign in one simulator process, summarise.
 
+    ``adapter``: module (in tests/rtl) describing the design and its workload: it provides
+    ``SPEC_BY_NAME`` (design name -> :class:`CampaignSpec`), ``workload_info(spec)``, and
+    for the simulator side ``stimulus(variant=None)``, ``golden(stim)``,
+    ``upset_window(stim)``, ``play(dut, stim, injector=None, stop=False)`` (one run, trace as
+    a dict c / s / flags / stopped_at) and ``check_forcing(dut, prefix)``.
     ``limit`` keeps a seeded sample of that many faults (for quick looks; the CI campaign
     runs them all). Writes ``out`` (campaign.json) if given; returns the document.
     """
-    from afe_campaign import SPEC_BY_NAME, workload_info
+    import importlib
+
     from rtl_bench import build_root, run_bench
 
-    spec = SPEC_BY_NAME[design]
+    ad = importlib.import_module(adapter)
+    if design not in ad.SPEC_BY_NAME:
+        raise ValueError(f"design {design!r} unknown to {adapter} ({sorted(ad.SPEC_BY_NAME)})")
+    spec = ad.SPEC_BY_NAME[design]
     flops = spec.inventory()
     work = build_root() / "fault_campaign"
     work.mkdir(parents=True, exist_ok=True)
@@ -417,8 +427,8 @@ def run_campaign(request: Any, design: str = "hardened", *, seu_per_bit: int = 1
     if not vlt.is_file() or vlt.read_text() != text:
         vlt.write_text(text)
     os.environ["BMS_EMU_CAMPAIGN"] = json.dumps({
-        "design": design, "seed": seed, "seu_per_bit": seu_per_bit, "limit": limit,
-        "flops": [asdict(f) for f in flops], "out": str(raw)})
+        "adapter": adapter, "design": design, "seed": seed, "seu_per_bit": seu_per_bit,
+        "limit": limit, "flops": [asdict(f) for f in flops], "out": str(raw)})
     t0 = time.perf_counter()
     try:
         run_bench(request, block=spec.top, test_module="test_fault_campaign",
@@ -432,7 +442,7 @@ def run_campaign(request: Any, design: str = "hardened", *, seu_per_bit: int = 1
     records = json.loads(raw.read_text())
     raw.unlink()
     doc = summarize(spec, flops, records["faults"], seed=seed, seu_per_bit=seu_per_bit,
-                    workload={**workload_info(spec), **records["reference"]},
+                    workload={**ad.workload_info(spec), **records["reference"]},
                     wall_s=time.perf_counter() - t0)
     if out is not None:
         out.write_text(json.dumps(doc, indent=1, sort_keys=True, allow_nan=False) + "\n")
@@ -443,9 +453,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tests.rtl.fault_campaign",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("campaign.json"), help="campaign.json path")
-    p.add_argument("--design", default="hardened", choices=("hardened", "baseline"),
-                   help="afe_datapath with (hardened) or without (baseline) the lockstep C "
-                        "path and result parity")
+    p.add_argument("--adapter", default="afe_campaign",
+                   help="module describing the design and workload (tests/rtl)")
+    p.add_argument("--design", default="hardened",
+                   help="design variant of the adapter; afe_campaign: hardened (lockstep C "
+                        "path + result parity) or baseline (without them)")
     p.add_argument("--seu-per-bit", type=int, default=4, help="upset times per flop bit")
     p.add_argument("--limit", type=int, help="seeded sample of this many faults")
     p.add_argument("--seed", type=int, default=7)
@@ -457,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fault_campaign: {why}", file=sys.stderr)
         return 2
     doc = run_campaign(_Request(f"campaign_{a.design}"), a.design, seu_per_bit=a.seu_per_bit,
-                       limit=a.limit, seed=a.seed, out=a.out)
+                       limit=a.limit, seed=a.seed, out=a.out, adapter=a.adapter)
     spfm, lfm = doc["spfm"], doc["lfm"]
     print(f"{a.design}: {doc['n_faults']} faults on {doc['design']['n_bits']} flop bits in "
           f"{doc['wall_s']} s; SPFM {spfm:.4%}, LFM "
