@@ -30,12 +30,14 @@ the host waits: every reply without conversion data equals the model's byte for 
 replies keep the model's command counter, STATC flag bytes and a valid PEC10 (a corrupted one
 for RDSTATC ERR=1).
 
-Small sizes keep the run short: N_CH = 4 (cells 5..16 padded), R_C = 16, R_S = 128 (a C
-result has a coarse resolution then, but the arithmetic is the chip's bit for bit).
+Small sizes keep the run short: N_CH = 4 (cells 5..16 padded; ``BMS_EMU_TOP_N_CH=16`` runs the
+chip's 16), R_C = 16, R_S = 128 (a C result has a coarse resolution then, but the arithmetic
+is the chip's bit for bit).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -59,7 +61,10 @@ try:  # simulator-only imports: plain pytest collection works without cocotb
 except ImportError:  # pragma: no cover - conftest skips the RTL tests then
     cocotb = None
 
-N_CH, R_C = 4, 16
+#: 4 channels in CI; BMS_EMU_TOP_N_CH=16 runs the chip's size (measured here: Verilator build
+#: ~75 s + simulation ~41 s, ~130 s in all: too long for CI)
+N_CH = int(os.environ.get("BMS_EMU_TOP_N_CH", "4"))
+R_C = 16
 CLK_NS = 10
 PAD = -32768  # 0x8000, the code of cells N_CH+1..16 (afe_digital_top PAD_CODE)
 CONV_WAIT_S = 15e-3  # model: REFUP 4.5 ms + 8 C / 1 S conversion 8 ms (docs/protocol.md)
@@ -71,7 +76,8 @@ PARAMS = {"N_CH": N_CH, "R_C": R_C, "SID": f"48'h{SID:012X}", "REV": f"4'h{REV:X
 BUILD_ARGS = ["--output-split", "0", "-CFLAGS", "-O1"]
 
 DIE_TEMP = 560  # die-temperature code (2^-4 C: 35 C)
-V_CELL_V = np.array([3.3, 2.9, 3.65, 2.5])  # LFP range, codes of both sizes
+#: LFP range; more than 4 channels repeat the 4 voltages 10 mV higher per repeat
+V_CELL_V = np.resize([3.3, 2.9, 3.65, 2.5], N_CH) + 0.01 * (np.arange(N_CH) // 4)
 #: gain, tempco, offset, board; C offset 31 with seed 4 gives AC sums exactly between two codes
 #: (sum % 8 == 4) with an even and an odd quotient: the half-to-even rounding is exercised
 C_TRIM = TrimCodes(*(np.array([x]) for x in (310, -40, 31, -25)))
