@@ -30,7 +30,11 @@
 //                                        reset)
 // The datapath flags are sticky and reach mon_flags, which the register file latches on C
 // results and STATC/STATD reads; a CLRFLAG with any of CED/SED/CMED/SMED clears the
-// datapath's ECC flags (an error still in the trim memory is flagged again a clock later).
+// datapath's sticky flags (an error still in the trim memory is flagged again a clock later;
+// COMP stays, from comp_q).
+//
+// Left out: the IIR (FC results) and the EIS lock-in: the SPI subset (cmd_table) has no
+// command that reads them, so they would be unobservable here.
 //
 // Channels: N_CH <= 16 measured channels (cells 1..N_CH); the register file always holds 16,
 // cells N_CH+1..16 read PAD_CODE (0x8000, the "cleared" code) and never set CSxFLT.
