@@ -28,7 +28,7 @@ and kept through CLRFLAG, results exact); AC sums exactly half-way with even and
 SNAP, FLAG_D forcing, aborted windows) replayed through the top, modulator bits played while
 the host waits: every reply without conversion data equals the model's byte for byte; data
 replies keep the model's command counter, STATC flag bytes and a valid PEC10 (a corrupted one
-for RDSTATC ERR=1).
+for RDSTATC ERR=1); the same for its seeded random command sequence.
 
 Small sizes keep the run short: N_CH = 4 (cells 5..16 padded; ``BMS_EMU_TOP_N_CH=16`` runs the
 chip's 16), R_C = 16, R_S = 128 (a C result has a coarse resolution then, but the arithmetic
@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 from datapath_workload import N_AVG, Stimulus, TrimCodes, expected, make_stimulus
-from test_afe_spi_core import REV, SID, Recorder, directed
+from test_afe_spi_core import REV, SID, Recorder, directed, random_sequence
 
 from bms_emu.device import DaisyChain, Device, IdealAnalog
 from bms_emu.device.device import c_average_codes, cs_mismatch_mask
@@ -403,11 +403,11 @@ async def _feed_until_idle(dut, words: tuple[list[int], list[int]], n_bits: int)
     dut.mod_valid.value = 0
 
 
-async def replay_directed(dut) -> tuple[int, int]:
-    """Replay ``test_afe_spi_core.directed`` (recorded on its device model) into the top;
+async def replay(dut, sequence: Callable[[Recorder], None]) -> tuple[int, int]:
+    """Replay a ``test_afe_spi_core`` sequence (recorded on its device model) into the top;
     returns (windows compared byte for byte, data-read windows)."""
     rec = Recorder()
-    directed(rec)
+    sequence(rec)
     rig = await _rig(dut)
     stim = _stim(41, 0)
     await rig._write_trim(stim.image, range(stim.image.size))
@@ -473,10 +473,18 @@ if cocotb is not None:
     @cocotb.test()
     async def spi_sequence_cosim(dut):
         """The SPI-core co-simulation's directed sequence through the whole top."""
-        same, data = await replay_directed(dut)
+        same, data = await replay(dut, directed)
         assert same > 100 and data > 40, (same, data)
         dut._log.info("directed sequence: %d windows equal to the model byte for byte, %d "
                       "data reads (counter, flags, PEC checked)", same, data)
+
+    @cocotb.test()
+    async def random_sequence_cosim(dut):
+        """The SPI-core co-simulation's seeded random command sequence through the top
+        (conversions with random RD/CONT/OW, ADSV, CLRFLAG, SNAP, RSTCC ...)."""
+        same, data = await replay(dut, lambda rec: random_sequence(rec, seed=0x70B, n_ops=120))
+        assert same > 80 and data > 10, (same, data)  # 104 and 17 with this seed
+        dut._log.info("random sequence: %d windows byte for byte, %d data reads", same, data)
 
 
 def _sources() -> list:
