@@ -6,10 +6,13 @@ described by the user's DBC; a ``can_mapping`` config (see
 :class:`bms_emu.scenario_config.CanMappingConfig` and ``configs/can/example_pack_mapping.yaml``)
 says which signal is which cell, sensor or the current, and how to scale it.
 
-Time base: each value is stamped with ``clock()`` when its frame is taken in (default: seconds
-of ``time.monotonic()`` since the source was made), or with the ``t_s`` given to :meth:`feed`;
-``sample(t_s)`` must use the same base (an emulator paced to the wall clock from the source's
-start does).
+Time base: each value is stamped with the time its frame arrived, on the ``clock()`` base
+(default: seconds of ``time.monotonic()`` since the source was made), or with the ``t_s`` given
+to :meth:`feed`; ``sample(t_s)`` must use the same base (an emulator paced to the wall clock from
+the source's start does). The arrival time is the frame's receive timestamp (python-can's
+virtual, udp_multicast and socketcan buses stamp ``time.time()`` on receipt) when that is a
+plausible age (0 to :data:`MAX_RX_AGE_S`), else the moment it is taken in: frames that waited in
+the socket buffer while the emulator was busy must not look fresh.
 
 Staleness: a value whose last update is older than its timeout at ``sample(t_s)`` (or that never
 arrived) is stale. ``on_stale: error`` -> ``sample`` raises :class:`~bms_emu.sources.SourceError`
@@ -51,6 +54,10 @@ __all__ = [
 #: Most frames taken from the bus in one :meth:`CanPackSource.sample` (bounds the time spent on
 #: a flooded bus: 4000 frames = 0.5 s of a saturated 500 kbit/s bus at ~8000 frames/s).
 MAX_FRAMES_PER_SAMPLE = 4000
+
+#: Oldest receive timestamp believed (s): older or future stamps come from a bus with another
+#: time base (some vendor drivers count from their own start), so the take-in time is used.
+MAX_RX_AGE_S = 60.0
 
 
 def load_can_mapping(path: str | Path) -> tuple[CanMappingConfig, Path]:
@@ -163,7 +170,7 @@ class CanPackSource:
         frame = self.port.decode(msg)
         if frame is None:
             return False
-        t = self.clock() if t_s is None else float(t_s)
+        t = self._arrival_s(msg) if t_s is None else float(t_s)
         used = False
         keys: list[tuple[str, int | None]] = [(frame.name, None)]
         muxer = self._muxer.get(frame.name)
@@ -186,6 +193,12 @@ class CanPackSource:
                     self._t_current = t
                 used = True
         return used
+
+    def _arrival_s(self, msg: can.Message) -> float:
+        """When ``msg`` arrived, on the ``clock()`` base (see the time base above)."""
+        now = self.clock()
+        age_s = time.time() - float(msg.timestamp or 0.0)
+        return now - age_s if 0.0 <= age_s <= MAX_RX_AGE_S else now
 
     def pump(self) -> int:
         """Take in the frames waiting on the bus (bounded); returns how many were read."""

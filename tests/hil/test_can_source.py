@@ -7,6 +7,7 @@ Truth: values encoded with cantools from the example DBC, the mapping's document
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 import can
@@ -111,6 +112,26 @@ def test_frames_taken_from_a_virtual_bus_at_sample_time() -> None:
         s = src.sample(0.05)
         assert s.temperature_C.tolist() == [30.0] * 16
         assert src.stats.received == 9 and src.stats.unknown_id == 1
+
+
+def test_frames_that_waited_unread_keep_their_arrival_time() -> None:
+    """A busy emulator takes frames in late; their age counts from arrival, so they go stale."""
+    ch = f"pack-{random.getrandbits(32)}"
+    cfg, dbc = load_can_mapping(MAPPING)
+    timeout_s = cfg.timeout_s
+    with (
+        can.Bus(interface="virtual", channel=ch) as tx,
+        CanPackSource(cfg, dbc, can.Bus(interface="virtual", channel=ch)) as src,
+    ):
+        for msg in _frames(src.port.db):
+            tx.send(msg)
+        time.sleep(timeout_s + 0.2)  # nothing takes them in meanwhile
+        with pytest.raises(SourceError, match="stale data"):
+            src.sample(src.clock())
+        assert src.stats.received == 8  # they were read, just too old
+        for msg in _frames(src.port.db):
+            tx.send(msg)
+        assert src.sample(src.clock()).cell_voltage_V[5] == pytest.approx(CELLS_mV[5] / 1000)
 
 
 def test_a_chip_measures_the_can_pack_through_the_real_protocol(source) -> None:
