@@ -315,10 +315,14 @@ def to_field(value: int, bits: int) -> int:
 
 
 async def start_clock(dut: Any, period_ns: int = 10) -> Any:
-    """Start ``dut.clk`` (rising edges at multiples of ``period_ns``); returns the clock."""
+    """Start ``dut.clk`` (rising edges at multiples of ``period_ns``); returns the clock.
+
+    The clock is toggled by the simulator side (``impl="gpi"``), not by a Python coroutine per
+    edge: the benches' simulation time roughly halves (SPI target bench 5.1 s -> 2.3 s).
+    """
     from cocotb.clock import Clock
 
-    clock = Clock(dut.clk, period_ns, unit="ns")
+    clock = Clock(dut.clk, period_ns, unit="ns", impl="gpi")
     clock.start(start_high=False)
     return clock
 
