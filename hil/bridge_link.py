@@ -62,7 +62,8 @@ SHADOW_UPDATE = 0x02  # PC -> bridge
 CC_RULES = 0x03  # PC -> bridge
 CHAIN_STATE = 0x04  # PC -> bridge
 AT = 0x05  # PC -> bridge: a SHADOW_UPDATE or CHAIN_STATE to apply at a bridge clock time
-RELIABLE = frozenset({CMD_FORWARD, SHADOW_UPDATE, CC_RULES, CHAIN_STATE, AT})
+LINK_FAULT = 0x06  # PC -> bridge: injected reply bit errors (applies at once)
+RELIABLE = frozenset({CMD_FORWARD, SHADOW_UPDATE, CC_RULES, CHAIN_STATE, AT, LINK_FAULT})
 # link control (seq field 0, never acknowledged)
 ACK = 0x10
 NACK = 0x11

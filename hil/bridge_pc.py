@@ -136,6 +136,7 @@ class BridgePC:
         self._sent: dict[int, list[bytes]] = {}
         self._sent_state: bytes | None = None
         self._sent_fwd: int | None = None
+        self._link_faults: tuple[int | None, float] | None = None  # as the bridge has them
         # Result groups first (RDCVA at the front): a refresh sends them within microseconds,
         # the slower status and configuration groups trail.
         self._reads = sorted((s for s in COMMANDS.values() if s.kind == READ and s.group),
@@ -306,6 +307,7 @@ class BridgePC:
             self._last_hb_s = now
             self.link.control(bl.HEARTBEAT, struct.pack("<I", int(now * 1e6) & 0xFFFFFFFF))
         t_emu = self.host.sync()
+        self._push_link_faults(now)
         event = self._next_event_s if t_emu >= self._next_event_s else None
         touched, self._regs_touched = self._regs_touched, False
         if touched or event is not None or now - self._last_refresh_s >= self.refresh_s:
@@ -318,6 +320,18 @@ class BridgePC:
             self.host.chain.advance_to(t_ahead)
             self.ahead_cpu_s = time.thread_time() - cpu0_s
             self._refresh(now, t_ahead, timed=True)
+
+    def _push_link_faults(self, now: float) -> None:
+        """Link faults injected on the host (a :class:`hil.rig.FaultyLink`) go out at once:
+        bit errors as LINK_FAULT, a silent chip as its (and later devices') answer flag."""
+        faults = self.host.link_faults()
+        if faults == self._link_faults:
+            return
+        self._link_faults = faults
+        ppm = min(max(round(faults[1] * 1e6), 0), 1_000_000)
+        self.link.send(bl.LINK_FAULT, struct.pack("<I", ppm), now)
+        self._sent_state = None  # the answer flags go out with the next chain state
+        self._refresh(now, self.host.chain.t_s, groups=False)
 
     # --- frames ---------------------------------------------------------------------------
     def _on_frame(self, ftype: int, payload: bytes) -> None:
@@ -345,6 +359,7 @@ class BridgePC:
         self._sent = {}
         self._sent_state = None
         self._sent_fwd = None
+        self._link_faults = None  # the bridge cleared them
         rules = cc_rules()
         self.link.send(bl.CC_RULES, bytes([len(rules)]) + b"".join(
             struct.pack("<HHB", *r) for r in rules), now)
@@ -425,8 +440,10 @@ class BridgePC:
                 if first:
                     first = False
                     self._flush()
-        state = b"".join(bytes([(not d.asleep) | (d.busy(_BUSY_SOURCES) << 1),
-                                d.command_counter]) for d in devices)
+        silent_from = self._link_faults[0] if self._link_faults else None
+        state = b"".join(bytes([(not d.asleep and (silent_from is None or i < silent_from))
+                                | (d.busy(_BUSY_SOURCES) << 1), d.command_counter])
+                         for i, d in enumerate(devices))
         fwd = self._fwd_applied or 0
         # Sent when it changed, and always after windows (so the bridge can forget effects).
         if state != self._sent_state or fwd != self._sent_fwd:

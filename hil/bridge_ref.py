@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
+import random
 import select
 import struct
 import threading
@@ -70,6 +71,8 @@ class BridgeRef:
         injection: dropped or corrupted bytes on the line).
     heartbeat_s, tick_s : float
         Heartbeat period; longest wait of the service loop.
+    seed : int
+        Seeds the draws of injected reply bit errors (LINK_FAULT).
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class BridgeRef:
         line_fault: Callable[[bytes], bytes] | None = None,
         heartbeat_s: float = 0.1,
         tick_s: float = 0.005,
+        seed: int = 0,
     ) -> None:
         self.fd = fd
         os.set_blocking(fd, False)  # every write below has its own deadline
@@ -97,6 +101,8 @@ class BridgeRef:
         self.resets = 0
         self.write_drops = 0
         self.early_applies = 0  # timed updates applied before their time (pending overflow)
+        self._rng = random.Random(seed)
+        self.injected_bit_errors = 0  # reply bits flipped on the PC's LINK_FAULT order
         self._clear_image()
         #: clock() when each read opcode's shadow data last changed (latency measurements)
         self.shadow_changed_s: dict[int, float] = {}
@@ -108,6 +114,7 @@ class BridgeRef:
         self.shadow: dict[int, list[bytes]] = {}
         self.flags: list[int] = []
         self.cc: list[int] = []
+        self.bit_error_ppm = 0  # LINK_FAULT: chance per window (ppm) that one reply bit flips
         # (forward index, effect) of forwards the PC's last CHAIN_STATE does not cover yet
         self._effects: deque[tuple[int, int]] = deque(maxlen=4096)
         # (apply at t_us or None = behind the others, type, payload, arrival clock s)
@@ -169,6 +176,7 @@ class BridgeRef:
                     self._answer_read(datas, miso)
                 elif effect == bl.EFFECT_POLL and any(f & 0x02 for f in self.flags):
                     miso[4:] = bytes(n - 4)  # polls read 0x00 while a converter is busy
+            self._inject_bit_error(miso)
             self._apply_effect(effect)
             self._effects.append((self.fwd_count, effect))
             self.fwd_count = (self.fwd_count + 1) & 0xFFFFFFFF
@@ -188,6 +196,13 @@ class BridgeRef:
                 break
             block = data + data_pec_bytes(data, self.cc[d])
             miso[pos : pos + step] = block[: n - pos]
+
+    def _inject_bit_error(self, miso: bytearray) -> None:
+        """LINK_FAULT: one random bit after the command bytes flips, with the ordered chance."""
+        if self.bit_error_ppm and len(miso) > 4 and self._rng.random() * 1e6 < self.bit_error_ppm:
+            bit = self._rng.randrange(32, len(miso) * 8)
+            miso[bit // 8] ^= 0x80 >> (bit % 8)
+            self.injected_bit_errors += 1
 
     def _apply_effect(self, effect: int) -> None:
         # Only devices that take part (awake, bit 0 of their flags) count commands.
@@ -269,6 +284,7 @@ class BridgeRef:
         self._pending.clear()  # the PC resends its image
         self.flags = []
         self.cc = []
+        self.bit_error_ppm = 0
         tx = self.link.tx
         self.link.rx.reset(0)
         oldest_fwd = (self.fwd_count - tx.pending) & 0xFFFFFFFF
@@ -287,7 +303,10 @@ class BridgeRef:
     def _apply(self, ftype: int, p: bytes) -> None:
         """A reliable frame from the PC, in order: queue it behind timed ones, or apply it."""
         now = self.clock()
-        if ftype == bl.AT:
+        if ftype == bl.LINK_FAULT:  # a fault acts now, not behind the timed results
+            if len(p) == 4:
+                self.bit_error_ppm = min(struct.unpack("<I", p)[0], 1_000_000)
+        elif ftype == bl.AT:
             if len(p) < 5 or p[4] not in (bl.SHADOW_UPDATE, bl.CHAIN_STATE):
                 return  # malformed (the CRC was right, so it is a PC bug)
             (at_us,) = struct.unpack_from("<I", p)

@@ -99,6 +99,13 @@ class EmulatorHost:
         """Clock reading at which emulated time ``t_emu_s`` is reached (wall pace)."""
         return self.epoch_s + t_emu_s
 
+    def link_faults(self) -> tuple[int | None, float]:
+        """Injected link faults ``(silent_from, bit_error_probability)``: device index from
+        which on replies read all ones (None: none), and the chance per window that one MISO
+        bit flips. ``(None, 0.0)`` unless :attr:`link` is a :class:`hil.rig.FaultyLink`."""
+        return (getattr(self.link, "silent_from", None),
+                float(getattr(self.link, "bit_error_probability", 0.0)))
+
     def sync(self) -> float:
         """Wall pace: bring the chain up to the wall clock. Returns the chain time."""
         with self.lock:

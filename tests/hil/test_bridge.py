@@ -20,7 +20,7 @@ import pytest
 
 from bms_emu.config import load_chip, load_pack
 from bms_emu.emulator import Emulator, build_emulator
-from bms_emu.host import HostDriver, ProtocolError
+from bms_emu.host import HostDriver, PecError, ProtocolError
 from bms_emu.paths import shipped_config
 from bms_emu.protocol.frames import build_command_frame, build_read_frame, split_read_reply
 from bms_emu.protocol.opcodes import COMMANDS, READ
@@ -28,6 +28,7 @@ from hil import bridge_link as bl
 from hil import bridge_ref
 from hil.bridge_pc import BridgePC, cc_rules
 from hil.bridge_ref import BridgeRef
+from hil.rig import FaultyLink
 from hil.server import EmulatorHost, warm_up
 
 CHIP = load_chip(shipped_config("chips/bmic_target_1mV.yaml"))
@@ -106,7 +107,7 @@ class Rig:
 def rig() -> Iterator[Rig]:
     emu = build_emulator(CHIP, PACK, N, seed=1)
     warm_up(emu)  # no JIT stall under wall pace (it would let the sleep watchdog fire)
-    host = EmulatorHost(emu, "wall")
+    host = EmulatorHost(emu, "wall", link=FaultyLink(emu.chain.transfer, seed=3))
     master, slave = os.openpty()
     tty.setraw(slave)  # a USB CDC port is raw; pyserial sets the same again on open
     bridge_fault, pc_fault = LineFault(1), LineFault(2)
@@ -282,6 +283,37 @@ def test_results_computed_ahead_are_the_ones_computed_when_due(rig: Rig) -> None
     for k, v in codes.items():
         assert all(np.array_equal(a, c) for a, c in
                    zip([d.codes(k) for d in replay.chain.devices], v, strict=True)), k
+
+
+def test_link_faults_injected_on_the_pc_reach_the_dev_board(rig: Rig) -> None:
+    """A scenario's chip_silent / spi_bit_errors (hil.rig.FaultyLink on the host) act on the
+    bridge's replies too: the same MISO the TCP link would give, so the same PEC failures."""
+    link = rig.host.link
+    assert isinstance(link, FaultyLink)
+    rig.board.write_config_a({"REFON": 1})
+    time.sleep(0.01)
+    _convert_and_read(rig)  # healthy
+    with rig.host.lock:
+        link.silent_from = 1  # device 1 (the far end) stops answering
+    rig.wait_for(lambda: [f & 1 for f in rig.bridge.flags] == [1, 0])
+    with pytest.raises(PecError) as exc:
+        rig.board.read_cells("C")
+    assert exc.value.devices == (1,)
+    with rig.host.lock:
+        link.silent_from = None
+        link.bit_error_probability = 1.0  # one flipped reply bit in every window
+    rig.wait_for(lambda: rig.bridge.bit_error_ppm == 1_000_000 and rig.bridge.flags == [1, 1])
+    for _ in range(5):  # PEC10 catches every single-bit error, data or PEC field
+        with pytest.raises(PecError):
+            rig.board.read_cells("C")
+    assert rig.bridge.injected_bit_errors >= 5
+    with rig.host.lock:
+        link.bit_error_probability = 0.0
+    rig.wait_for(lambda: rig.bridge.bit_error_ppm == 0)
+    worst = float(np.abs(_convert_and_read(rig) - rig.truth()).max())
+    assert worst < CHIP.accuracy.tme_mV * 1e-3  # healthy again, counters too
+    rig.wait_for(rig.settled)
+    assert rig.board.expected_counters == [d.command_counter for d in rig.emu.chain.devices]
 
 
 def test_a_clear_command_reaches_the_image_and_reads_do_not_rescan_it(rig: Rig) -> None:
