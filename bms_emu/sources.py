@@ -124,11 +124,11 @@ class VirtualPackSource:
         bps = self.profile.breakpoints_s
         period = self.profile.period_s
         if period is not None:
+            # this period's breakpoints and the next one's: rounding can leave rel a hair below
+            # a period boundary with k one short, and then nothing in this period is later
             k = np.floor(rel / period)
-            inside = rel - k * period
-            later = bps[bps > inside + 1e-12]
-            nxt = later[0] if later.size else period
-            return float(self._profile_t0_s + k * period + nxt)
+            cands = k * period + np.concatenate((bps, period + bps))
+            return float(self._profile_t0_s + cands[cands > rel + 1e-12][0])
         later = bps[bps > rel + 1e-12]
         return float(self._profile_t0_s + later[0]) if later.size else float("inf")
 
