@@ -71,6 +71,10 @@ class EmulatorCanNode:
                 if cell >= 16 * self.rig.n_devices:
                     raise ValueError(f"cell {cell} beyond the string")
                 self.rig.add_soc_pct(cell, float(s["SocOffset_pct"]))
+            elif frame.name == "EMU_FaultInject" and int(s["FaultId"]) == 0:
+                if s["FaultActive"]:
+                    raise ValueError("FaultId 0 (none) with FaultActive 1: nothing to inject")
+                self.rig.clear_faults()  # FaultId 0, inactive: every fault off
             elif frame.name == "EMU_FaultInject":
                 kind, kwargs = self._fault_args(s)
                 self.rig.apply_fault(kind, bool(s["FaultActive"]), **kwargs)

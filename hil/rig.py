@@ -127,7 +127,8 @@ class Rig:
         self.chain = emulator.chain
         self.link = FaultyLink(self.chain.transfer, seed=seed)
         self.forcing = [CellForcing(m) for m in emulator.modules]
-        self.active: dict[str, int] = {}
+        #: active faults: (kind, device, channel, pin) -> FaultId
+        self.active: dict[tuple[str, int, int | None, int | None], int] = {}
         #: False when the cells are a real pack (``hil.can_source.RealPackModule``): the
         #: stimuli (current, ambient, SOC) are refused, faults and telemetry work as usual
         self.virtual = all(isinstance(m, VirtualPackSource) for m in emulator.modules)
@@ -215,11 +216,18 @@ class Rig:
             self.link.bit_error_probability = float(magnitude) if on else 0.0
         elif kind == "chip_silent":
             self.link.silent_from = device if on else None
-        key = f"{kind}:{device}:{channel}:{pin}"
+        key = (kind, device, channel, pin)
         if on:
             self.active[key] = FAULT_IDS[kind]
         else:
             self.active.pop(key, None)
+
+    def clear_faults(self) -> int:
+        """Switch every active fault off; returns how many were on."""
+        keys = list(self.active)
+        for kind, device, channel, pin in keys:
+            self.apply_fault(kind, False, device, channel, pin)
+        return len(keys)
 
     def active_fault_bits(self) -> int:
         """Bit (FaultId - 1) set per kind of fault active (EMU_Status.ActiveFaults)."""

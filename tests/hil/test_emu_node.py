@@ -107,6 +107,30 @@ def test_link_faults_and_bad_control_values(setup) -> None:
     assert bad == 20 and rig.link.injected_bit_errors == 20
 
 
+def test_fault_id_0_inactive_switches_every_fault_off(setup) -> None:
+    rig, node, port, host = setup
+    _inject(port, "open_wire", True, 1, 7)
+    _inject(port, "cell_overvoltage", True, 0, 3, 3.9)
+    _inject(port, "c_adc_gain", True, 1, 2, 500.0)
+    _inject(port, "chip_silent", True, 1, 0)
+    _deliver(node, 4)
+    assert rig.active_fault_bits() == 0b1010011
+    clear = {"FaultId": 0, "FaultDevice": 0, "FaultChannel": 0, "FaultMagnitude": 0}
+    port.send("EMU_FaultInject", clear | {"FaultActive": 1})  # "inject nothing": rejected
+    port.send("EMU_FaultInject", clear | {"FaultActive": 0})
+    _deliver(node, 2)
+    assert (node.applied, node.rejected) == (5, 1)
+    assert rig.active_fault_bits() == 0 and not rig.active
+    assert rig.emu.analogs[1].faults.open_pins == set()
+    assert rig.emu.analogs[1].faults.c_gain_ppm[2] == 0.0
+    assert rig.link.silent_from is None
+    host.start_cell_conversion()
+    host.wait(2e-3)
+    v = host.read_cells()  # both devices answer again, cell 3 is the pack's own
+    assert v[0, 3] == pytest.approx(rig.true_cells_V()[3], abs=5e-3) and v[0, 3] < 3.7
+    assert open_wire_check(host) == [[], []]
+
+
 def test_telemetry_frames_carry_true_and_measured_cells(setup) -> None:
     rig, node, port, host = setup
     host.start_cell_conversion()
