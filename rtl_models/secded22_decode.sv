@@ -38,8 +38,11 @@ module secded22_decode (
     end
 
     // data bits sit at the code positions that are not powers of two
-    localparam int POS[16] = '{3, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 17, 18, 19, 20, 21};
+    // (a packed list, 5 bits per entry, data bit 0 lowest: Icarus 11 has no unpacked
+    // array parameters)
+    localparam logic [79:0] POS = {5'd21, 5'd20, 5'd19, 5'd18, 5'd17, 5'd15, 5'd14, 5'd13,
+                                   5'd12, 5'd11, 5'd10, 5'd9, 5'd7, 5'd6, 5'd5, 5'd3};
     for (genvar k = 0; k < 16; k++) begin : g_data
-        assign data[k] = fixed[POS[k]];
+        assign data[k] = fixed[POS[5*k +: 5]];
     end
 endmodule

@@ -433,7 +433,7 @@ def run_campaign(request: Any, design: str = "hardened", *, seu_per_bit: int = 1
     try:
         run_bench(request, block=spec.top, test_module="test_fault_campaign",
                   parameters=spec.parameters, sources=[vlt, *spec.sources],
-                  build_args=list(spec.build_args))
+                  verilator_args=list(spec.build_args))
     finally:
         os.environ.pop("BMS_EMU_CAMPAIGN", None)
     if not raw.is_file():

@@ -216,7 +216,7 @@ def run_bench(
     parameters: dict[str, Any] | None = None,
     toplevel: str | None = None,
     sources: list[Path] | None = None,
-    build_args: list[str] | None = None,
+    verilator_args: list[str] | None = None,
 ) -> None:
     """Build (cached) and run the cocotb tests of ``test_module`` on ``rtl_models/<block>.sv``.
 
@@ -232,8 +232,9 @@ def run_bench(
     parameters : dict, optional
         HDL parameters (also part of the build key); the bench sees them as
         ``cocotb.plusargs[name]`` (strings).
-    build_args : list of str, optional
-        Extra simulator build arguments (part of the build key), e.g. ``["--output-split",
+    verilator_args : list of str, optional
+        Extra Verilator build arguments (part of the build key; other simulators do not get
+        them), e.g. ``["--output-split",
         "0"]`` for a model large enough to be split into several C++ files (the PyPI
         wheel's verilated.mk then breaks on the precompiled header) or ``["-CFLAGS", "-O2"]``
         for a long run (the last ``-O`` wins). cocotb's Verilator runner already builds with
@@ -249,7 +250,7 @@ def run_bench(
     params = dict(parameters or {})
     top = toplevel or block
     srcs = [Path(s).resolve() for s in (sources or [RTL_DIR / f"{block}.sv"])]
-    extra = list(build_args or [])
+    extra = list(verilator_args or []) if sim.name == "verilator" else []
     build_dir = build_root() / block / _build_key(sim, top, srcs, params, extra)
     runner = get_runner(sim.name)
     build_dir.mkdir(parents=True, exist_ok=True)

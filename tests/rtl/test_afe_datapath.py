@@ -124,4 +124,4 @@ def test_afe_datapath_rtl(request: pytest.FixtureRequest) -> None:
     from rtl_bench import run_bench
 
     run_bench(request, block="afe_datapath", test_module="test_afe_datapath",
-              parameters=PARAMS, sources=_sources(), build_args=BUILD_ARGS)
+              parameters=PARAMS, sources=_sources(), verilator_args=BUILD_ARGS)

@@ -502,4 +502,4 @@ def test_afe_digital_top_rtl(request: pytest.FixtureRequest) -> None:
     from rtl_bench import run_bench
 
     run_bench(request, block="afe_digital_top", test_module="test_afe_digital_top",
-              parameters=PARAMS, sources=_sources(), build_args=BUILD_ARGS)
+              parameters=PARAMS, sources=_sources(), verilator_args=BUILD_ARGS)

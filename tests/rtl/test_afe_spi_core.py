@@ -593,7 +593,7 @@ if cocotb is not None:
         await replay(dut, rec)
 
 
-def test_afe_spi_core_rtl(request: pytest.FixtureRequest, simulator_name: str) -> None:
+def test_afe_spi_core_rtl(request: pytest.FixtureRequest) -> None:
     """Build rtl_models/afe_spi_core.sv (with its submodules) and run the co-simulation."""
     from rtl_bench import RTL_DIR, run_bench
 
@@ -604,4 +604,4 @@ def test_afe_spi_core_rtl(request: pytest.FixtureRequest, simulator_name: str) -
     # of this long co-simulation for a few seconds more build (the last -O wins)
     run_bench(request, block="afe_spi_core", test_module="test_afe_spi_core",
               sources=sources, parameters={"SID": f"48'h{SID:012X}", "REV": f"4'h{REV:X}"},
-              build_args=["-CFLAGS", "-O1"] if simulator_name == "verilator" else None)
+              verilator_args=["-CFLAGS", "-O1"])
