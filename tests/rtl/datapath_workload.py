@@ -215,15 +215,7 @@ async def run(dut: Any, stim: Stimulus, period_ns: int = 10) -> Trace:
     dut.cth.value = stim.cth
     dut.die_temp.value = stim.die_temp & 0xFFFF
     dut.rst_n.value = 0
-    for _ in range(RESET_CLOCKS):
-        await tick()
-    dut.rst_n.value = 1
-    dut.trim_wr_en.value = 1
-    for addr, word in enumerate(stim.image.tolist()):
-        dut.trim_wr_addr.value = addr
-        dut.trim_wr_data.value = int(word)
-        await tick()
-    dut.trim_wr_en.value = 0
+    await _reset_and_load_trim(dut, stim, tick)
     dut.start.value = 1
     await tick()
     dut.start.value = 0
@@ -260,6 +252,19 @@ def pattern(bits: NDArray[np.int8]) -> int:
     return int.from_bytes(np.packbits(flat, bitorder="little").tobytes(), "little")
 
 
+async def _reset_and_load_trim(dut: Any, stim: Stimulus, tick: Callable[[], Any]) -> None:
+    """Hold reset for RESET_CLOCKS (``rst_n`` already low), then write the trim image."""
+    for _ in range(RESET_CLOCKS):
+        await tick()
+    dut.rst_n.value = 1
+    dut.trim_wr_en.value = 1
+    for addr, word in enumerate(stim.image.tolist()):
+        dut.trim_wr_addr.value = addr
+        dut.trim_wr_data.value = int(word)
+        await tick()
+    dut.trim_wr_en.value = 0
+
+
 async def run_played(dut: Any, stim: Stimulus, upset: Callable[[], None] | None = None,
                      upset_clock: int | None = None, stop_on_flag: bool = False,
                      period_ns: int = 10) -> Trace:
@@ -289,15 +294,7 @@ async def run_played(dut: Any, stim: Stimulus, upset: Callable[[], None] | None 
             upset()
         k += 1
 
-    for _ in range(RESET_CLOCKS):
-        await tick()
-    dut.rst_n.value = 1
-    dut.trim_wr_en.value = 1
-    for addr, word in enumerate(stim.image.tolist()):
-        dut.trim_wr_addr.value = addr
-        dut.trim_wr_data.value = int(word)
-        await tick()
-    dut.trim_wr_en.value = 0
+    await _reset_and_load_trim(dut, stim, tick)
     dut.start.value = 1
     dut.play.value = 1
     await tick()
