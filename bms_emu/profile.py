@@ -7,6 +7,8 @@ piecewise-linear function), which keeps charge exactly conserved whatever the st
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -69,6 +71,11 @@ class CurrentProfile:
         else:
             seg = 0.5 * (i[:-1] + i[1:]) * np.diff(t)
         self._q_As = np.concatenate(([0.0], np.cumsum(seg)))
+        # the same tables as Python floats: the scalar look-ups below run once per pack step,
+        # where numpy's per-call overhead on 0-d values was most of their cost
+        self._t_list = t.tolist()
+        self._i_list = i.tolist()
+        self._q_list = self._q_As.tolist()
 
     @classmethod
     def constant(cls, current_A: float) -> CurrentProfile:
@@ -91,10 +98,15 @@ class CurrentProfile:
         """Breakpoint times of one period, shape (n_points,)."""
         return self.t_s
 
+    @property
+    def breakpoint_list_s(self) -> list[float]:
+        """:attr:`breakpoints_s` as a list of Python floats (for scalar look-ups; do not modify)."""
+        return self._t_list
+
     def _wrap(self, t_s: float) -> tuple[float, int]:
         if self.repeat:
-            period = self.t_s[-1]
-            k = int(np.floor(t_s / period))
+            period = self._t_list[-1]
+            k = math.floor(t_s / period)  # same value as np.floor; int * float is exact here
             return t_s - k * period, k
         return t_s, 0
 
@@ -112,19 +124,19 @@ class CurrentProfile:
         """Integral of the current from 0 to ``t_s`` in ampere-seconds."""
         if t_s < 0:
             raise ValueError(f"t_s must be >= 0, got {t_s}")
+        # Python floats and bisect: the same IEEE operations as on the arrays, in order
         tw, k = self._wrap(t_s)
-        q = k * self._q_As[-1] if self.repeat else 0.0
-        last = self.t_s.size - 1
-        idx = min(int(np.searchsorted(self.t_s, tw, side="right")) - 1, last)
-        dt = tw - self.t_s[idx]
+        t, i, q_As = self._t_list, self._i_list, self._q_list
+        q = k * q_As[-1] if self.repeat else 0.0
+        last = len(t) - 1
+        idx = min(bisect_right(t, tw) - 1, last)  # np.searchsorted(side="right") - 1
+        dt = tw - t[idx]
         if idx == last:
-            return float(q + self._q_As[last] + self.current_A[last] * dt)
+            return float(q + q_As[last] + i[last] * dt)
         if self.interpolation == "hold":
-            return float(q + self._q_As[idx] + self.current_A[idx] * dt)
-        slope = (self.current_A[idx + 1] - self.current_A[idx]) / (
-            self.t_s[idx + 1] - self.t_s[idx]
-        )
-        return float(q + self._q_As[idx] + self.current_A[idx] * dt + 0.5 * slope * dt * dt)
+            return float(q + q_As[idx] + i[idx] * dt)
+        slope = (i[idx + 1] - i[idx]) / (t[idx + 1] - t[idx])
+        return float(q + q_As[idx] + i[idx] * dt + 0.5 * slope * dt * dt)
 
     def mean_current(self, t0_s: float, t1_s: float) -> float:
         """Exact mean current over ``[t0_s, t1_s]`` (the instantaneous value if equal)."""

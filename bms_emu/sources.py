@@ -10,6 +10,8 @@ Times must not go backwards for a live source.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -120,17 +122,24 @@ class VirtualPackSource:
 
     def _next_break_s(self, t_s: float) -> float:
         """The first profile breakpoint strictly after ``t_s`` (absolute time), or inf."""
+        # Python floats and bisect (once per pack step): the same IEEE operations as the array
+        # form kept in tests/test_sources.py, which checks the two agree
         rel = t_s - self._profile_t0_s
-        bps = self.profile.breakpoints_s
+        bps = self.profile.breakpoint_list_s
         period = self.profile.period_s
+        after = rel + 1e-12
+        # rounding is monotonic, so base + b is sorted like bps and bisect finds the first later
         if period is not None:
             # this period's breakpoints and the next one's: rounding can leave rel a hair below
             # a period boundary with k one short, and then nothing in this period is later
-            k = np.floor(rel / period)
-            cands = k * period + np.concatenate((bps, period + bps))
-            return float(self._profile_t0_s + cands[cands > rel + 1e-12][0])
-        later = bps[bps > rel + 1e-12]
-        return float(self._profile_t0_s + later[0]) if later.size else float("inf")
+            base = math.floor(rel / period) * period
+            j = bisect_right(bps, after, key=lambda b: base + b)
+            if j < len(bps):
+                return self._profile_t0_s + (base + bps[j])
+            j = bisect_right(bps, after, key=lambda b: base + (period + b))
+            return self._profile_t0_s + (base + (period + bps[j]))
+        j = bisect_right(bps, after)  # first breakpoint > rel + 1e-12
+        return self._profile_t0_s + bps[j] if j < len(bps) else math.inf
 
     def current_at(self, t_s: float) -> float:
         """Instantaneous pack current from the profile at absolute time ``t_s``."""
