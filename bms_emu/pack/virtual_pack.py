@@ -155,22 +155,24 @@ class VirtualPack:
     def _prepare(self, dt_s: float) -> None:
         """Precompute everything that depends only on the step length."""
         decay = np.exp(-dt_s / self._tau_el_s)
+        r_gain = self._r_el_Ohm * (1.0 - decay)
         self._decay = decay[:, None]  # (m, 1)
-        self._r_gain_Ohm = (self._r_el_Ohm * (1.0 - decay))[:, None]  # (m, 1)
+        self._r_gain_Ohm = r_gain[:, None]  # (m, 1)
         th_decay = math.exp(-dt_s * self._h_a_W_per_K / self._c_th_J_per_K)
         self._th_decay = th_decay
         self._th_heat_gain_K_per_W = (1.0 - th_decay) / self._h_a_W_per_K
-        self._soc_per_A_dis = self._inv_q_per_As * dt_s  # SOC drop per A of discharge
+        self._soc_per_A_dis = self._inv_q_per_As * dt_s  # SOC drop per A of discharge, (n,)
         self._soc_per_A_chg = self._soc_per_A_dis * self._eta  # charge side: losses
         self._soc_sd = self._sd_soc_per_s * dt_s
         self._cached_dt_s = dt_s
-        # the compiled step's views of the same constants
-        self._decay_1d = np.ascontiguousarray(decay)
-        self._r_gain_1d = np.ascontiguousarray(self._r_el_Ohm * (1.0 - decay))
-        self._soc_sd_arr = np.ascontiguousarray(np.broadcast_to(self._soc_sd, (self.n_cells,)))
-        n = self.n_cells
-        self._per_a_dis = np.ascontiguousarray(np.broadcast_to(self._soc_per_A_dis, (n,)))
-        self._per_a_chg = np.ascontiguousarray(np.broadcast_to(self._soc_per_A_chg, (n,)))
+        # the compiled step's views of the same constants: fresh contiguous (m,) / (n,) arrays
+        # already, so no copies (steps vary in length when conversions are sparse, so this runs
+        # on most steps and its numpy call count matters)
+        self._decay_1d = decay
+        self._r_gain_1d = r_gain
+        self._soc_sd_arr = self._soc_sd
+        self._per_a_dis = self._soc_per_A_dis
+        self._per_a_chg = self._soc_per_A_chg
         self._coef = np.array([
             th_decay, self._th_heat_gain_K_per_W, self._ambient_C + ZERO_C_IN_K,
             self._ea_over_r_K, self._ea_over_r_ref,
@@ -367,6 +369,11 @@ class VirtualPack:
         """:meth:`cell_voltage_V` and :meth:`sense_voltage_V` from one evaluation of the shared
         terms (resistance factor, bleed currents, EMF): what a sample needs, at half the cost."""
         r0 = self._r0_nom_Ohm * self._r_factor()
+        if not self._balancing:
+            # zero bleed currents: I + 0 and the zero wire drops leave every operation below
+            # exact, so this is the general path's result with its dead terms left out
+            v_term = self._emf_V() - self._current_A * r0
+            return v_term, v_term - self._current_A * self._r_bb_Ohm
         i_b = self._bleed_A(r0)
         v_term = self._emf_V() - (self._current_A + i_b) * r0
         v_sense = sense_voltages_V(v_term, self._current_A, i_b, self._r_sw_Ohm, self._r_bb_Ohm)
