@@ -139,9 +139,6 @@ POLL_SOURCES: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 
 _CELL_KINDS: Final = ("CV", "AC", "SV", "FC")
-#: STATD bit of each channel's under- / over-voltage flag (CiUV at 2i, CiOV at 2i + 1).
-_UV_BIT: Final = 2 * np.arange(16, dtype=np.int64)
-_OV_BIT: Final = _UV_BIT + 1
 _LETTERS: Final = "ABCDEF"
 
 
@@ -687,10 +684,15 @@ class Device:
 
         uv = signed12(self._cfgb("VUV")) * 16
         ov = signed12(self._cfgb("VOV")) * 16
-        c = codes.astype(np.int32)
-        # channel i: UV at bit 2i, OV at bit 2i+1; distinct powers of two, so the sum is the OR
-        bits = ((c < uv).astype(np.int64) << _UV_BIT) + ((c > ov).astype(np.int64) << _OV_BIT)
-        self._ovuv = int(bits.sum())
+        # STATD: channel i's UV flag at bit 2i, its OV flag at bit 2i+1. A loop over Python
+        # ints: once per conversion on 16 codes, where five numpy calls cost more than this
+        bits = 0
+        for i, c in enumerate(codes.tolist()):
+            if c < uv:
+                bits |= 1 << (2 * i)
+            if c > ov:
+                bits |= 2 << (2 * i)
+        self._ovuv = bits
 
     def _forced_flags(self) -> int:
         """STATC bits forced by the FLAG_D bits of CFGA (latent-fault tests)."""
@@ -752,6 +754,8 @@ class Device:
         if converting_no_dcp:
             return np.zeros(16)
         dcc = self._cfgb("DCC")
+        if not dcc:
+            return np.zeros(16)  # no switch on: what on * pwm gives, without building pwm
         on = ((dcc >> np.arange(16)) & 1).astype(np.float64)
         pw = self._words["PWMA"] | (self._words["PWMB"] << 48)
         pwm = np.array([(pw >> (4 * n)) & 0xF for n in range(16)], dtype=np.float64) / 15.0
@@ -759,7 +763,8 @@ class Device:
 
     def _update_balance(self, t: float) -> None:
         duty = self._duty()
-        if not np.array_equal(duty, self._balance):
+        # np.array_equal's checks and conversions cost more than the comparison of 16 values
+        if duty.shape != self._balance.shape or not (duty == self._balance).all():
             self._balance = duty.copy()
             self.analog.set_balance(t, duty)
 
