@@ -46,7 +46,7 @@ from bms_emu.afe.adc_params import (
     raw_code_from_sinc3,
 )
 from bms_emu.afe.chip import ChipPopulation
-from bms_emu.afe.conversion import _noise_var_u, convert_dc, noise_figures
+from bms_emu.afe.conversion import convert_dc, noise_figures
 from bms_emu.afe.current_channel import measure_current_A
 from bms_emu.afe.die_thermal import _KELVIN, die_temp_code
 from bms_emu.afe.ecc import EccStatus
@@ -141,6 +141,16 @@ class AnalogFaults:
                 if a.size == 0
                 else np.broadcast_to(a, (self.n_channels,)).copy(),
             )
+
+
+def noise_sd_u(sigma_noise_V: float, v_ref_V: float, r: int) -> float:
+    """``sqrt(th + q)`` of :func:`~bms_emu.afe.conversion._noise_var_u` for one reference, on
+    Python floats: the (1,) array form squares as ``x * x`` and sqrt is correctly rounded, so
+    the result is the same to the bit (test_chip_analog_fast_paths.py checks) at a fifth of
+    the cost, once per conversion."""
+    fig = noise_figures(r)
+    x = sigma_noise_V / v_ref_V
+    return math.sqrt(fig.g_thermal / r * (x * x) + fig.q_var_R5 / float(r) ** 5)
 
 
 class _SenseHistory:
@@ -531,10 +541,8 @@ class ChipAnalog:
             fe = self._fe_terms[path] = fe_terms(self._fe_c if path == "C" else self._fe_s)
         g_ppm, o_uV = self._path_c if path == "C" else self._path_s
         v_ref = self._v_ref(path, t_mid_s)
-        # convert_dc's noise sigma from a (1,) reference (see _convert), its normals
-        th, q = _noise_var_u(self.spec.adc.thermal_noise_V, np.array([v_ref]), r,
-                             noise_figures(r))
-        sd = float(np.sqrt(th + q)[0])
+        # convert_dc's noise sigma (see _convert), its normals
+        sd = noise_sd_u(self.spec.adc.thermal_noise_V, v_ref, r)
         z = (self._rng_c if path == "C" else self._rng_s).standard_normal(v_diff.shape)
         f, m0, tc, off_t, half, lo, hi = self._trim_consts(path)
         m = m0 + tc * (self._die_code1() - self.spec.trim_format.t_ref_code)

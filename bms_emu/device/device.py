@@ -39,6 +39,7 @@ from bms_emu.protocol.opcodes import ACTION, COMMANDS, POLL, READ, WRITE, Comman
 from bms_emu.protocol.pec import check_data_pec, data_pec_bytes
 from bms_emu.protocol.registers import (
     CELL_LSB_V,
+    CELL_OFFSET_V,
     CTH_TABLE_MV,
     LAYOUTS,
     celsius_to_itmp_code,
@@ -235,7 +236,17 @@ def cs_mismatch_mask(s_codes: npt.ArrayLike, c_avg_codes: npt.ArrayLike, cth: in
 
 
 def _codes(v_V: npt.NDArray[np.float64]) -> npt.NDArray[np.int16]:
-    return volts_to_code(v_V)
+    """:func:`volts_to_code` of one conversion's float64 array with in-place ufuncs instead of
+    ``np.clip``'s Python wrapper (once per conversion; equal for every non-NaN input, as
+    tests/device/test_device_fast_paths.py checks)."""
+    c = np.rint((v_V - CELL_OFFSET_V) / CELL_LSB_V)
+    np.maximum(c, -0x8000, out=c)
+    np.minimum(c, 0x7FFF, out=c)
+    return c.astype(np.int16)
+
+
+#: Register group names of each cell result kind, in _render's order (A..F, ALL).
+_GROUP_NAMES: Final = {k: tuple(k + x for x in (*_LETTERS[:6], "ALL")) for k in _CELL_KINDS}
 
 
 def _render(codes: npt.NDArray[np.int16]) -> dict[str, bytes]:
@@ -663,8 +674,13 @@ class Device:
         """Make live results of ``kind`` readable (unless SNAP froze the result registers)."""
         if self._snap:
             return
-        for letter, data in _render(self._live[kind]).items():
-            self._groups[kind + letter] = data
+        # _render's bytes written straight into the groups (twice per conversion: no dict)
+        b = self._live[kind].astype("<i2").tobytes()
+        a, b_, c, d, e, f, all_ = _GROUP_NAMES[kind]
+        g = self._groups
+        g[a], g[b_], g[c], g[d], g[e] = b[0:6], b[6:12], b[12:18], b[18:24], b[24:30]
+        g[f] = b[30:32] + b"\xff\xff\xff\xff"
+        g[all_] = b
 
     def _publish_aux(self) -> None:
         a = self._aux.astype("<i2").tobytes()

@@ -1,12 +1,15 @@
-"""Device bookkeeping written on Python ints against the numpy forms it replaced."""
+"""Device and chip-analog per-conversion fast paths against the numpy forms they replaced."""
 
 from __future__ import annotations
 
 import numpy as np
 from device_testlib import make_chain
 
+from bms_emu.afe.conversion import _noise_var_u, noise_figures
 from bms_emu.device import Device
-from bms_emu.device.device import _CFGB, _put
+from bms_emu.device.chip_analog import noise_sd_u
+from bms_emu.device.device import _CFGB, _codes, _put
+from bms_emu.protocol.registers import volts_to_code
 
 
 def _ovuv_array(codes: np.ndarray, uv: int, ov: int) -> int:
@@ -33,3 +36,20 @@ def test_ovuv_flags_equal_array_form() -> None:
         codes[:4] = np.clip([uv, ov, uv - 1, ov + 1], -32768, 32767)
         dev._update_ovuv(codes)
         assert dev._ovuv == _ovuv_array(codes, uv, ov)
+
+
+def test_codes_equal_volts_to_code() -> None:
+    rng = np.random.default_rng(12)
+    v = np.concatenate((rng.uniform(-5.0, 8.0, 4000), 1.5 + 150e-6 * (rng.integers(
+        -40000, 40000, 2000) + 0.5), [-3.5, 6.4, 1.5, 1.5 - 75e-6, 1.5 + 75e-6]))  # fmt: skip
+    for chunk in np.array_split(v, 400):
+        assert np.array_equal(_codes(chunk.copy()), volts_to_code(chunk))
+
+
+def test_noise_sd_equals_array_form() -> None:
+    rng = np.random.default_rng(13)
+    for r in (1024, 8192):
+        pairs = zip(rng.uniform(0.5, 5.0, 2000), rng.uniform(1e-6, 1e-4, 2000), strict=True)
+        for v_ref, sigma in pairs:
+            th, q = _noise_var_u(float(sigma), np.array([v_ref]), r, noise_figures(r))
+            assert noise_sd_u(float(sigma), float(v_ref), r) == float(np.sqrt(th + q)[0])
