@@ -115,10 +115,19 @@ class CurrentProfile:
         if t_s < 0:
             raise ValueError(f"t_s must be >= 0, got {t_s}")
         tw, _ = self._wrap(t_s)
-        if self.interpolation == "linear":
-            return float(np.interp(tw, self.t_s, self.current_A))
-        idx = int(np.searchsorted(self.t_s, tw, side="right")) - 1
-        return float(self.current_A[idx])
+        t, i = self._t_list, self._i_list
+        j = bisect_right(t, tw) - 1  # np.searchsorted(side="right") - 1
+        if self.interpolation == "hold":
+            return i[j]
+        # np.interp's steps for one point on Python floats (once per pack sample)
+        if j < 0:
+            return i[0]
+        if j >= len(t) - 1 or t[j] == tw:
+            return i[j]
+        if math.isnan(tw):
+            return tw
+        slope = (i[j + 1] - i[j]) / (t[j + 1] - t[j])
+        return slope * (tw - t[j]) + i[j]
 
     def charge_As(self, t_s: float) -> float:
         """Integral of the current from 0 to ``t_s`` in ampere-seconds."""

@@ -68,6 +68,23 @@ def _times(rng: np.random.Generator, p: CurrentProfile) -> np.ndarray:
     return np.concatenate((t, np.maximum(near, 0.0), grid, [0.0]))
 
 
+def _current_at_array(p: CurrentProfile, t_s: float) -> float:
+    """``CurrentProfile.current_at`` as it was written on the arrays."""
+    tw = t_s - int(np.floor(t_s / p.t_s[-1])) * p.t_s[-1] if p.repeat else t_s
+    if p.interpolation == "linear":
+        return float(np.interp(tw, p.t_s, p.current_A))
+    return float(p.current_A[int(np.searchsorted(p.t_s, tw, side="right")) - 1])
+
+
+def test_current_at_equals_array_form() -> None:
+    rng = np.random.default_rng(6)
+    for p in [*_profiles(rng), CurrentProfile.constant(-4.0)]:
+        for t in _times(rng, p):
+            got = p.current_at(float(t))
+            assert got == _current_at_array(p, float(t))
+            assert isinstance(got, float)
+
+
 def test_charge_and_mean_equal_array_form() -> None:
     rng = np.random.default_rng(7)
     for p in _profiles(rng):
