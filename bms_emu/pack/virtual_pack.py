@@ -21,7 +21,7 @@ import numpy as np
 from bms_emu.pack.interconnect import balance_currents_A, sense_voltages_V
 from bms_emu.pack.ntc import beta_r_Ohm, divider_voltage_V, steinhart_hart_r_Ohm
 from bms_emu.pack.ocv import ENTROPIC_MV_PER_K, OCV25_V, SocTable
-from bms_emu.pack.step_kernel import steps_no_balancing
+from bms_emu.pack.step_kernel import steps_no_balancing, terminal_and_sense_no_balancing
 from bms_emu.pack.thevenin import GAS_CONSTANT_J_PER_MOL_K, T_REF_K, ZERO_C_IN_K
 from bms_emu.pack.warburg import foster_ladder, ladder_impedance
 from bms_emu.sim import RandomStreams
@@ -368,15 +368,34 @@ class VirtualPack:
     def cell_and_sense_voltage_V(self) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`cell_voltage_V` and :meth:`sense_voltage_V` from one evaluation of the shared
         terms (resistance factor, bleed currents, EMF): what a sample needs, at half the cost."""
-        r0 = self._r0_nom_Ohm * self._r_factor()
         if not self._balancing:
-            # zero bleed currents: I + 0 and the zero wire drops leave every operation below
-            # exact, so this is the general path's result with its dead terms left out
-            v_term = self._emf_V() - self._current_A * r0
-            return v_term, v_term - self._current_A * self._r_bb_Ohm
+            return self._terminal_and_sense_no_bleed()
+        r0 = self._r0_nom_Ohm * self._r_factor()
         i_b = self._bleed_A(r0)
         v_term = self._emf_V() - (self._current_A + i_b) * r0
         v_sense = sense_voltages_V(v_term, self._current_A, i_b, self._r_sw_Ohm, self._r_bb_Ohm)
+        return v_term, v_sense
+
+    def _terminal_and_sense_no_bleed(self) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`cell_and_sense_voltage_V` with no bleed resistor on, in one compiled call.
+
+        Zero bleed currents: ``I + 0`` and the zero wire drops of the general path change no
+        bit, so the kernel leaves them out. Only the Arrhenius exp stays in numpy (its exp may
+        differ from a compiled one in the last bit).
+        """
+        if self._ea_over_r_K:
+            f = np.exp(self._ea_over_r_K / self._temp_K - self._ea_over_r_ref)
+        else:
+            f = np.ones(self.n_cells)
+        sf = self._soc_factor
+        v_term = np.empty(self.n_cells)
+        v_sense = np.empty(self.n_cells)
+        terminal_and_sense_no_balancing(
+            f, self._soc, self._temp_K, self._v_el_V, self._r0_nom_Ohm, self._r_bb_Ohm,
+            self._current_A, T_REF_K, self._ocv25.soc, self._ocv25.value, self._dudt.soc,
+            self._dudt.value, self._empty if sf is None else sf.soc,
+            self._empty if sf is None else sf.value, v_term, v_sense,
+        )  # fmt: skip
         return v_term, v_sense
 
     def ntc_voltage_V(self) -> np.ndarray:
