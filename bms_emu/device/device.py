@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 from bms_emu.afe.iir import IIR_K_Q16, IirState, iir_filter
 from bms_emu.device.analog import DeviceAnalog
+from bms_emu.device.conversion_kernel import HAVE_NUMBA, iir_step
 from bms_emu.device.eis_block import EIS_READ_GROUPS, EIS_WRITE_GROUPS, EisBlock
 from bms_emu.device.timing import DEFAULT_TIMING, DeviceTiming
 from bms_emu.protocol.opcodes import ACTION, COMMANDS, POLL, READ, WRITE, CommandSpec
@@ -69,6 +70,9 @@ CURRENT_LSB_A: Final = 1e-3
 #: Events closer than this run in their fixed order (C before S): the 8th C result and the S
 #: result of one RD window are one instant even when float sums of their periods differ by an ulp.
 _TIE_S: Final = 1e-9
+#: Internal event handlers in Device._next_event's order (which wins a tie).
+_EVENT_HANDLERS: Final = ("_ev_wake", "_ev_c", "_ev_s", "_ev_aux", "_ev_aux2", "_ev_dcto",
+                          "_ev_eis", "_ev_sleep")
 #: CUR group after power-on: the largest code (like 0x7FFF for cells), counter 0.
 CURRENT_POR: Final = bytes.fromhex("ffffff7f0000")
 #: Register value after power-on, sleep and SRST.
@@ -477,25 +481,26 @@ class Device:
         self._t = t_s
 
     def _next_event(self) -> tuple[float, Any]:
-        best: tuple[float, Any] = (math.inf, None)
-        for te, fn in (
-            (self._wake_at, self._ev_wake),
-            (self._c_next, self._ev_c),
-            (self._s_next, self._ev_s),
-            (self._aux_q[0][0] if self._aux_q else math.inf, self._ev_aux),
-            (self._aux2_q[0][0] if self._aux2_q else math.inf, self._ev_aux2),
-            (self._dcto_end, self._ev_dcto),
-            (self._eis.done_at, self._ev_eis),
-            (
-                math.inf
-                if self._asleep_or_waking()
-                else self._last_cmd + self.timing.sleep_timeout_s,
-                self._ev_sleep,
-            ),
-        ):
-            if te < best[0] - _TIE_S:
-                best = (te, fn)
-        return best
+        # the times first and the handler looked up for the winner only (twice per
+        # conversion: eight bound methods per call were most of its cost); ties go to the
+        # earlier entry of _EVENT_HANDLERS
+        times = (
+            self._wake_at,
+            self._c_next,
+            self._s_next,
+            self._aux_q[0][0] if self._aux_q else math.inf,
+            self._aux2_q[0][0] if self._aux2_q else math.inf,
+            self._dcto_end,
+            self._eis.done_at,
+            math.inf
+            if self._asleep_or_waking()
+            else self._last_cmd + self.timing.sleep_timeout_s,
+        )
+        best, k = math.inf, -1
+        for i, te in enumerate(times):
+            if te < best - _TIE_S:
+                best, k = te, i
+        return best, (getattr(self, _EVENT_HANDLERS[k]) if k >= 0 else None)
 
     def _fast_forward(self, t: float) -> None:
         """Skip continuous conversions far behind ``t`` (only the recent ones shape the registers).
@@ -573,11 +578,14 @@ class Device:
         self._update_ovuv(codes)
         # IIR-filtered registers.
         # the bit-true golden filter; a reset (None) starts it settled at this result
-        x = codes.astype(np.int64)[np.newaxis, :]
         if self._fc_state is None:
-            self._fc_state = IirState.from_codes(x[0])
-        filtered = iir_filter(x, self._fc_state, self._cfga("FC"))[0]
-        self._live["FC"] = filtered.astype(np.int16)
+            self._fc_state = IirState.from_codes(codes.astype(np.int64))
+        fc = self._cfga("FC")
+        if fc and HAVE_NUMBA:  # one compiled step, the same integer arithmetic
+            self._live["FC"] = iir_step(codes, self._fc_state.y, IIR_K_Q16[fc])
+        else:
+            x = codes.astype(np.int64)[np.newaxis, :]
+            self._live["FC"] = iir_filter(x, self._fc_state, fc)[0].astype(np.int16)
         self._publish("FC")
         # Averaging: the mean of each block of 8 consecutive C results of a run.
         self._ring.append(codes)

@@ -6,8 +6,10 @@ import numpy as np
 from device_testlib import make_chain
 
 from bms_emu.afe.conversion import _noise_var_u, noise_figures
+from bms_emu.afe.iir import IIR_K_Q16, IirState, iir_filter
 from bms_emu.device import Device
 from bms_emu.device.chip_analog import noise_sd_u
+from bms_emu.device.conversion_kernel import iir_step
 from bms_emu.device.device import _CFGB, _codes, _put
 from bms_emu.protocol.registers import volts_to_code
 
@@ -53,3 +55,19 @@ def test_noise_sd_equals_array_form() -> None:
         for v_ref, sigma in pairs:
             th, q = _noise_var_u(float(sigma), np.array([v_ref]), r, noise_figures(r))
             assert noise_sd_u(float(sigma), float(v_ref), r) == float(np.sqrt(th + q)[0])
+
+
+def test_iir_step_equals_iir_filter() -> None:
+    rng = np.random.default_rng(14)
+    for fc in range(1, 8):
+        codes = rng.integers(-32767, 32768, (200, 16))
+        codes[50:60] = 32767  # saturated runs: the state at the range edge
+        codes[60:70] = -32767
+        state = IirState.from_codes(codes[0])
+        y = state.y.copy()
+        ref = iir_filter(codes, state, fc)
+        for n in range(codes.shape[0]):
+            got = iir_step(codes[n].astype(np.int16), y, IIR_K_Q16[fc])
+            assert got.dtype == np.int16
+            assert np.array_equal(got, ref[n])
+        assert np.array_equal(y, state.y)
