@@ -14,8 +14,10 @@ Divider: NTC from the aux input to ground, pull-up to the supply:
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 __all__ = [
+    "beta_divider_voltage_V",
     "beta_r_Ohm",
     "beta_temp_C",
     "divider_r_Ohm",
@@ -95,3 +97,34 @@ def divider_r_Ohm(v_V: np.ndarray | float, pullup_Ohm: float, supply_V: float) -
     """Inverse of :func:`divider_voltage_V`: ``R_ntc = R_pullup V / (V_supply - V)``."""
     v = np.asarray(v_V, dtype=float)
     return pullup_Ohm * v / (supply_V - v)
+
+
+@njit(cache=True)
+def _beta_exponent(temp_K: np.ndarray, cells: np.ndarray, beta_K: float, out: np.ndarray) -> None:
+    for j in range(cells.size):
+        t_C = temp_K[cells[j]] - _ZERO_C_K
+        out[j] = beta_K * (1.0 / (t_C + _ZERO_C_K) - 1.0 / _T25_K)
+
+
+@njit(cache=True)
+def _beta_divider(e: np.ndarray, r25_Ohm: float, pullup_Ohm: float, supply_V: float) -> None:
+    for j in range(e.size):
+        r = r25_Ohm * e[j]
+        e[j] = supply_V * r / (r + pullup_Ohm)
+
+
+def beta_divider_voltage_V(
+    temp_K: np.ndarray, cells: np.ndarray, r25_Ohm: float, beta_K: float, pullup_Ohm: float,
+    supply_V: float,
+) -> np.ndarray:
+    """``divider_voltage_V(beta_r_Ohm(temp_K[cells] - 273.15, ...), ...)``, shape (n_sensors,).
+
+    The same operations in the same order, compiled around numpy's exp (a compiled exp may
+    differ from numpy's in the last bit): 3 calls instead of ~12 numpy calls on 8 values, once
+    per conversion per device. ``tests/pack/test_ntc.py`` compares the two bit for bit.
+    """
+    x = np.empty(cells.size)
+    _beta_exponent(temp_K, cells, beta_K, x)
+    e = np.exp(x)
+    _beta_divider(e, r25_Ohm, pullup_Ohm, supply_V)
+    return e

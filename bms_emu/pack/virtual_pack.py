@@ -19,7 +19,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bms_emu.pack.interconnect import balance_currents_A, sense_voltages_V
-from bms_emu.pack.ntc import beta_r_Ohm, divider_voltage_V, steinhart_hart_r_Ohm
+from bms_emu.pack.ntc import (
+    beta_divider_voltage_V,
+    divider_voltage_V,
+    steinhart_hart_r_Ohm,
+)
 from bms_emu.pack.ocv import ENTROPIC_MV_PER_K, OCV25_V, SocTable
 from bms_emu.pack.step_kernel import steps_no_balancing, terminal_and_sense_no_balancing
 from bms_emu.pack.thevenin import GAS_CONSTANT_J_PER_MOL_K, T_REF_K, ZERO_C_IN_K
@@ -400,13 +404,13 @@ class VirtualPack:
 
     def ntc_voltage_V(self) -> np.ndarray:
         """Divider voltage of each NTC sensor, shape (n_sensors,)."""
-        temp = self._temp_K[self._ntc_cells] - ZERO_C_IN_K
         c = self._ntc
-        if c.model == "beta":
-            r = beta_r_Ohm(temp, c.r25_Ohm, c.beta_K)
-        else:
-            assert c.steinhart_hart_abc is not None  # enforced by the config validator
-            r = steinhart_hart_r_Ohm(temp, c.steinhart_hart_abc)
+        if c.model == "beta":  # the hot case in one compiled pass around np.exp
+            return beta_divider_voltage_V(self._temp_K, self._ntc_cells, c.r25_Ohm, c.beta_K,
+                                          c.pullup_Ohm, c.supply_V)
+        temp = self._temp_K[self._ntc_cells] - ZERO_C_IN_K
+        assert c.steinhart_hart_abc is not None  # enforced by the config validator
+        r = steinhart_hart_r_Ohm(temp, c.steinhart_hart_abc)
         return divider_voltage_V(r, c.pullup_Ohm, c.supply_V)
 
     def impedance(self, f_Hz: np.ndarray | float) -> np.ndarray:

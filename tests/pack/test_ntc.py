@@ -8,6 +8,7 @@ from pack_testlib import make_config
 
 from bms_emu.pack import VirtualPack
 from bms_emu.pack.ntc import (
+    beta_divider_voltage_V,
     beta_r_Ohm,
     beta_temp_C,
     divider_r_Ohm,
@@ -76,3 +77,16 @@ def test_pack_ntc_voltages(model: str) -> None:
     pack.set_ambient_temp(45.0)
     pack.advance_to(5000.0, 0.0)
     assert np.all(pack.ntc_voltage_V() < 1.5)
+
+
+def test_compiled_beta_divider_equals_numpy_path() -> None:
+    """``beta_divider_voltage_V`` (VirtualPack's NTC sample) against the numpy functions."""
+    rng = np.random.default_rng(31)
+    for _ in range(300):
+        temp_K = rng.uniform(200.0, 420.0, 16)
+        cells = np.sort(rng.choice(16, int(rng.integers(0, 17)), replace=False))
+        r25, beta = float(rng.uniform(1e3, 1e5)), float(rng.uniform(2500.0, 4500.0))
+        pullup, supply = float(rng.uniform(1e3, 1e5)), float(rng.uniform(1.5, 5.0))
+        ref = divider_voltage_V(beta_r_Ohm(temp_K[cells] - 273.15, r25, beta), pullup, supply)
+        got = beta_divider_voltage_V(temp_K, cells, r25, beta, pullup, supply)
+        assert np.array_equal(got, ref)
