@@ -324,14 +324,14 @@ class BridgePC:
     def _push_link_faults(self, now: float) -> None:
         """Link faults injected on the host (a :class:`hil.rig.FaultyLink`) go out at once:
         bit errors as LINK_FAULT, a silent chip as its (and later devices') answer flag."""
-        faults = self.host.link_faults()
-        if faults == self._link_faults:
+        faults, before = self.host.link_faults(), self._link_faults
+        if faults == before:
             return
         self._link_faults = faults
         ppm = min(max(round(faults[1] * 1e6), 0), 1_000_000)
         self.link.send(bl.LINK_FAULT, struct.pack("<I", ppm), now)
-        self._sent_state = None  # the answer flags go out with the next chain state
-        self._refresh(now, self.host.chain.t_s, groups=False)
+        if before is None or faults[0] != before[0]:  # answer flags changed: chain state now
+            self._refresh(now, self.host.chain.t_s, groups=False)
 
     # --- frames ---------------------------------------------------------------------------
     def _on_frame(self, ftype: int, payload: bytes) -> None:
